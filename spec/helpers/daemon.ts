@@ -1,0 +1,91 @@
+/**
+ * @module spec/helpers/daemon
+ * Runs the real binary with a config written to a temp dir and syncs on its log
+ * lines (never on sleeps): `bound to` gives the port, as stunnel's own test suite does.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { once } from 'node:events';
+
+export const BIN = resolve(__dirname, '../../../bin/stunnel-ts');
+
+export function tempDir(prefix = 'stunnel-ts-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export function writeConf(dir: string, name: string, text: string): string {
+  const file = join(dir, name);
+  writeFileSync(file, text.replace(/^[ \t]+/gm, ''));
+  return file;
+}
+
+export class Running {
+  readonly lines: string[] = [];
+  #waiters: Array<{ re: RegExp; resolve: (m: RegExpMatchArray) => void }> = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(readonly child: ChildProcess) {
+    let buf = '';
+    const onData = (chunk: Buffer) => {
+      buf += chunk.toString();
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        this.lines.push(line);
+        this.#waiters = this.#waiters.filter((w) => {
+          const m = line.match(w.re);
+          if (m) w.resolve(m);
+          return !m;
+        });
+      }
+    };
+    child.stderr?.on('data', onData);
+    child.stdout?.on('data', onData);
+    this.exited = once(child, 'exit').then(([code, signal]) => ({ code, signal }));
+  }
+
+  /** Resolves with the first line (already seen or future) matching `re`; rejects if the process exits first. */
+  waitFor(re: RegExp, backstopMs = 15000): Promise<RegExpMatchArray> {
+    for (const line of this.lines) {
+      const m = line.match(re);
+      if (m) return Promise.resolve(m);
+    }
+    return new Promise((resolvePromise, reject) => {
+      const timer = setTimeout(() => reject(new Error(`backstop: no line matching ${re} in:\n${this.lines.join('\n')}`)), backstopMs);
+      this.#waiters.push({ re, resolve: (m) => { clearTimeout(timer); resolvePromise(m); } });
+      this.exited.then(() => setImmediate(() => {
+        clearTimeout(timer);
+        reject(new Error(`process exited before a line matching ${re}:\n${this.lines.join('\n')}`));
+      }));
+    });
+  }
+
+  /** The port of the n-th `bound to` line (0-based). */
+  async port(n = 0): Promise<number> {
+    while (true) {
+      const bound = this.lines.filter((l) => / bound to .*:\d+$/.test(l));
+      if (bound.length > n) return Number(bound[n].match(/:(\d+)$/)![1]);
+      await this.waitFor(/ bound to .*:\d+$/);
+      if (this.lines.filter((l) => / bound to /.test(l)).length <= n) {
+        await new Promise((r) => setImmediate(r));
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
+    await this.exited;
+  }
+}
+
+/** Starts `stunnel-ts CONFIG` (foreground configs), stdout and stderr captured as lines. */
+export function runStunnelTs(args: string[], env: NodeJS.ProcessEnv = {}): Running {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
+  return new Running(child);
+}
