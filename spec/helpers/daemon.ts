@@ -44,7 +44,7 @@ export class Running {
     };
     child.stderr?.on('data', onData);
     child.stdout?.on('data', onData);
-    this.exited = once(child, 'exit').then(([code, signal]) => ({ code, signal }));
+    this.exited = once(child, 'close').then(([code, signal]) => ({ code, signal }));
   }
 
   /** Resolves with the first line (already seen or future) matching `re`; rejects if the process exits first. */

@@ -1,0 +1,72 @@
+/**
+ * @module engine/listener
+ * One listening socket of one service (TCP or Unix). The service it serves can be
+ * swapped on reload while the socket stays open, so no connection is refused meanwhile.
+ */
+import { chownSync, unlinkSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Address } from '../config/model';
+import { applySocketOptions } from '../net/sockopts';
+import { boundText, listenHost, listenKey } from './address';
+import type { RuntimeService } from './service';
+
+export class Listener {
+  readonly server: Server;
+  readonly key: string;
+  service: RuntimeService;
+
+  constructor(readonly address: Address, service: RuntimeService, onConnection: (listener: Listener, socket: Socket) => void) {
+    this.key = listenKey(address);
+    this.service = service;
+    this.server = createServer({ allowHalfOpen: true }, (socket) => onConnection(this, socket));
+  }
+
+  /** Binds; rejects with the system error (EADDRINUSE, EACCES, …). */
+  listen(): Promise<void> {
+    const address = this.address;
+    if (address.kind === 'unix') {
+      try {
+        unlinkSync(address.path);
+      } catch {
+        // nothing stale to remove
+      }
+    }
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      this.server.once('error', onError);
+      const options = address.kind === 'unix'
+        ? { path: address.path, backlog: 4096 }
+        : { host: listenHost(address), port: address.port, backlog: 4096 };
+      this.server.listen(options, () => {
+        this.server.removeListener('error', onError);
+        if (address.kind === 'unix') this.#chown();
+        applySocketOptions(this.server, 'a', this.service.config.socketOptions);
+        resolve();
+      });
+    });
+  }
+
+  #chown(): void {
+    const { acceptUid, acceptGid } = this.service.config;
+    if (this.address.kind === 'unix' && (acceptUid !== null || acceptGid !== null)) {
+      chownSync(this.address.path, acceptUid ?? -1, acceptGid ?? -1);
+    }
+  }
+
+  /** The listening descriptor, as stunnel logs it (`FD=n`). */
+  get fd(): number {
+    return (this.server as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
+  }
+
+  /** `127.0.0.1:43211` with the real port, or the socket path. */
+  get boundAddress(): string {
+    return boundText(this.server.address(), this.address);
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.server.listening) return resolve();
+      this.server.close(() => resolve());
+    });
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * @module engine/teardown
+ * Closing a tunnel's sockets: gracefully, or with a TCP RST (`reset = yes`, SO_LINGER 0).
+ *
+ * A TLSSocket made from an accepted net.Socket shares that socket's TCP handle: the
+ * raw socket must never be destroyed on its own while wrapped (Node crashes). To send
+ * a RST we ask the TCP handle to reset (what net.Socket.resetAndDestroy does) and
+ * destroy the TLS socket once it has.
+ */
+import { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+
+function noop(): void {}
+
+interface ResettableHandle {
+  reset?: (done: () => void) => number;
+}
+
+/** Ends `stream` now; with `rst` and a TCP socket underneath, with a reset. Idempotent. */
+export function closeStream(stream: Duplex, raw: Socket | null, rst: boolean): void {
+  stream.on('error', noop);
+  if (stream.destroyed) return;
+  if (rst && raw) {
+    if (raw === stream) {
+      if (!raw.destroyed && raw.readyState !== 'closed') {
+        try {
+          raw.resetAndDestroy();
+          return;
+        } catch {
+          // not a TCP handle (pipe, socket not connected): plain destroy below
+        }
+      }
+    } else {
+      const handle = (raw as unknown as { _handle?: ResettableHandle | null })._handle;
+      if (handle?.reset && handle.reset(() => stream.destroy()) === 0) return;
+    }
+  }
+  stream.destroy();
+}

@@ -1,0 +1,177 @@
+/**
+ * @module tls/context
+ * One service's TLS side, built once at prepare time and shared by every connection
+ * of that service (Node core's habit: one SecureContext per server). node-forge is
+ * never used here; everything is Node's own OpenSSL.
+ */
+import { createHash } from 'node:crypto';
+import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
+import type { LogLevel, ServiceConfig, TlsConfig } from '../config/model';
+import {
+  ContextFileError, isPkcs12, isWorldAccessible, pskSecrets, readOrExplain, revocationLists, trustedCertificates,
+} from './files';
+import { cipherString, secureOptions, versionRange } from './protocol';
+import { BoundedCache, ServerSessionCache, type ClientSessionCache } from './sessions';
+import { ticketKeys } from './tickets';
+import { fingerprints } from './verify';
+
+/** Building a context failed: `messages` are stunnel's lines, the last one `Service [x]: Failed to initialize TLS context`. */
+export class ContextError extends Error {
+  constructor(readonly messages: readonly string[]) {
+    super(messages.join('\n'));
+  }
+}
+
+export interface ServiceTls {
+  readonly secureContext: SecureContext;
+  /** Server side: ask the client for a certificate / let OpenSSL refuse a client without one. */
+  readonly requestCert: boolean;
+  readonly refuseWithoutCert: boolean;
+  /** SHA-256 fingerprints of CAfile/CApath certificates (verifyPeer). */
+  readonly trusted: ReadonlySet<string>;
+  /** Server side session-id cache (the `server` object handed to TLSSockets); null when resumption is off. */
+  readonly serverSessions: ServerSessionCache | null;
+  /** Client side: last session per target; null when resumption is off. */
+  readonly clientSessions: ClientSessionCache | null;
+  /** Client side: the server name to send, or undefined. */
+  readonly servername: string | undefined;
+  readonly psk: ReadonlyMap<string, Buffer> | null;
+  readonly pskIdentity: string | null;
+}
+
+/** A line to log at prepare time (`Insecure file permissions on F`, `No trusted certificates found`). */
+export interface ContextNotice {
+  readonly level: LogLevel;
+  readonly text: string;
+}
+
+/** Every session of one service shares this id context, so tickets survive restarts and cross processes. */
+function sessionIdContext(service: ServiceConfig): string {
+  return createHash('sha256').update(`stunnel-ts:${service.name}`).digest('hex').slice(0, 32);
+}
+
+/**
+ * The server name a client sends: `sni =`, else the first connect host. Node sends IP
+ * literals only with a deprecation warning (RFC 6066 forbids them), so we send none for them.
+ */
+function clientServername(service: ServiceConfig): string | undefined {
+  const wanted = service.tls.sni ?? firstConnectHost(service);
+  if (!wanted || /^[\d.]+$|:/.test(wanted)) return undefined;
+  return wanted;
+}
+
+function firstConnectHost(service: ServiceConfig): string | null {
+  const first = service.connect[0];
+  if (!first || first.kind !== 'inet') return null;
+  return first.host ?? 'localhost';
+}
+
+interface Stage {
+  readonly label: string;
+  readonly options: SecureContextOptions;
+}
+
+/** The context options in the order OpenSSL applies them, each with the API name stunnel reports. */
+function stages(service: ServiceConfig, notices: ContextNotice[]): { stages: Stage[]; trusted: string[] } {
+  const tls = service.tls;
+  let range;
+  try {
+    range = versionRange(tls);
+  } catch (err) {
+    throw new ContextFileError((err as Error).message);
+  }
+  const list: Stage[] = [
+    {
+      label: 'SSL_CTX_set_cipher_list',
+      options: { ...range, ciphers: cipherString(tls), secureOptions: secureOptions(tls) },
+    },
+    { label: "Invalid groups list in 'curves'", options: { ecdhCurve: tls.curves || undefined } },
+    {
+      label: 'Session cache',
+      options: {
+        sessionIdContext: sessionIdContext(service),
+        sessionTimeout: tls.sessionCacheTimeout > 0 ? tls.sessionCacheTimeout : undefined,
+        ticketKeys: tls.ticketKeySecret && tls.ticketMacSecret
+          ? ticketKeys(tls.ticketKeySecret, tls.ticketMacSecret) : undefined,
+      },
+    },
+  ];
+  if (tls.cert) {
+    const keyFile = tls.key ?? tls.cert;
+    if (isWorldAccessible(keyFile)) notices.push({ level: 4, text: `Insecure file permissions on ${keyFile}` });
+    if (isPkcs12(tls.cert)) {
+      list.push({ label: `PKCS12_parse: ${tls.cert}`, options: { pfx: readOrExplain('PKCS12 file', tls.cert), passphrase: '' } });
+    } else {
+      list.push({ label: `SSL_CTX_use_certificate_chain_file: ${tls.cert}`, options: { cert: readOrExplain('SSL_CTX_use_certificate_chain_file', tls.cert) } });
+      list.push({ label: `SSL_CTX_use_PrivateKey_file: ${keyFile}`, options: { key: readOrExplain('SSL_CTX_use_PrivateKey_file', keyFile) } });
+    }
+  }
+  const trusted = trustedCertificates(tls.CAfile, tls.CApath);
+  if (trusted.length === 0) notices.push({ level: 3, text: 'No trusted certificates found' });
+  else list.push({ label: 'SSL_CTX_load_verify_locations', options: { ca: trusted } });
+  const crl = revocationLists(tls.CRLfile, tls.CRLpath);
+  if (crl.length > 0) list.push({ label: 'X509_STORE_load_locations', options: { crl } });
+  return { stages: list, trusted };
+}
+
+/** OpenSSL's reason without Node's `…:error:` noise, e.g. `error:0A0000B9:SSL routines::no cipher match`. */
+function openSslReason(err: unknown): string {
+  const message = (err as Error).message ?? String(err);
+  const match = /error:([0-9A-F]{8}):([^:]*):[^:]*:([^:\n]*)/.exec(message);
+  return match ? `error:${match[1]}:${match[2]}::${match[3]}` : message;
+}
+
+/** Builds the context, trying stages one by one only to name the one that failed. */
+function buildContext(all: readonly Stage[]): SecureContext {
+  const merged: SecureContextOptions = Object.assign({}, ...all.map((s) => s.options));
+  try {
+    return createSecureContext(merged);
+  } catch (fullError) {
+    let acc: SecureContextOptions = {};
+    for (const stage of all) {
+      acc = { ...acc, ...stage.options };
+      try {
+        createSecureContext(acc);
+      } catch (err) {
+        throw new ContextFileError(`${stage.label}: ${openSslReason(err)}`);
+      }
+    }
+    throw new ContextFileError(openSslReason(fullError));
+  }
+}
+
+function serverNeedsCertificate(service: ServiceConfig): boolean {
+  return !service.client && !service.tls.cert && !service.tls.PSKsecrets;
+}
+
+/**
+ * Builds one service's TLS side. Throws ContextError with stunnel's lines.
+ * `notices` receives prepare-time warnings to log.
+ */
+export function buildServiceTls(service: ServiceConfig, notices: ContextNotice[]): ServiceTls {
+  const tls: TlsConfig = service.tls;
+  const failed = `Service [${service.name}]: Failed to initialize TLS context`;
+  if (serverNeedsCertificate(service)) {
+    throw new ContextError([`Service [${service.name}]: TLS server needs a certificate`]);
+  }
+  try {
+    const built = stages(service, notices);
+    const secureContext = buildContext(built.stages);
+    const psk = tls.PSKsecrets ? pskSecrets(tls.PSKsecrets) : null;
+    const resume = tls.sessionResume;
+    return {
+      secureContext,
+      requestCert: tls.verify.request || tls.verify.require || tls.verify.chain || tls.verify.peer,
+      refuseWithoutCert: tls.verify.require && service.redirect.length === 0,
+      trusted: tls.verify.peer ? fingerprints(built.trusted) : new Set(),
+      serverSessions: !service.client && resume ? new ServerSessionCache(tls.sessionCacheSize) : null,
+      clientSessions: service.client && resume ? new BoundedCache<Buffer>(tls.sessionCacheSize) : null,
+      servername: service.client ? clientServername(service) : undefined,
+      psk,
+      pskIdentity: tls.PSKidentity ?? (psk ? psk.keys().next().value ?? null : null),
+    };
+  } catch (err) {
+    if (err instanceof ContextFileError) throw new ContextError([err.message, failed]);
+    throw new ContextError([openSslReason(err), failed]);
+  }
+}

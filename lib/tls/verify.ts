@@ -1,0 +1,93 @@
+/**
+ * @module tls/verify
+ * Peer verification after the handshake, as stunnel's verify callback decides it.
+ *
+ * VERIFY MODES. stunnel's options fold into four switches (VerifyPolicy):
+ *   request  ask the peer for a certificate (server side; a TLS client is always sent one)
+ *   require  refuse a peer that sends none
+ *   chain    the certificate must chain up to CAfile/CApath (`verifyChain`)
+ *   peer     the certificate itself must be in CAfile/CApath (`verifyPeer`)
+ * OpenSSL refuses a missing certificate inside the handshake (we ask for that when
+ * `require` is set); chain, peer and checkHost/IP/Email are judged here, on the
+ * finished handshake, so that `redirect` can still route a refused client elsewhere.
+ */
+import type { TLSSocket } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import type { LogLevel, TlsConfig } from '../config/model';
+
+export type LineSink = (level: LogLevel, text: string) => void;
+
+/** The peer's subject as stunnel prints it: RFC 2253 order, `CN=localhost`. */
+export function subjectText(cert: X509Certificate): string {
+  return cert.subject.split('\n').reverse().join(',');
+}
+
+/** Why OpenSSL's chain check failed, or null. Node exposes it on the handle only (what its own server uses). */
+function chainError(socket: TLSSocket): Error | null {
+  const handle = (socket as unknown as { _handle?: { verifyError?: () => Error | null } })._handle;
+  return handle?.verifyError?.() ?? null;
+}
+
+function subjectChecksPass(cert: X509Certificate, tls: TlsConfig, say: LineSink): boolean {
+  if (tls.checkHost.length + tls.checkIP.length + tls.checkEmail.length === 0) {
+    say(6, 'CERT: No subject checks configured');
+    return true;
+  }
+  for (const host of tls.checkHost) {
+    const matched = cert.checkHost(host);
+    if (matched) { say(6, `CERT: Host name "${host}" matched with "${matched}"`); return true; }
+  }
+  for (const ip of tls.checkIP) {
+    if (cert.checkIP(ip)) { say(6, `CERT: IP address "${ip}" matched`); return true; }
+  }
+  for (const email of tls.checkEmail) {
+    if (cert.checkEmail(email)) { say(6, `CERT: Email address "${email}" matched`); return true; }
+  }
+  say(4, 'CERT: Subject checks failed');
+  return false;
+}
+
+/**
+ * Judges the peer of a finished handshake. Writes stunnel's CERT lines through `say`;
+ * returns true when the connection may proceed.
+ * @param trustedFingerprints SHA-256 fingerprints of the CAfile/CApath certificates (for `verifyPeer`).
+ */
+export function judgePeer(socket: TLSSocket, tls: TlsConfig, trustedFingerprints: ReadonlySet<string>, say: LineSink): boolean {
+  const policy = tls.verify;
+  // A resumed session was verified when it was first negotiated; no certificate is sent again.
+  if (socket.isSessionReused()) return true;
+  const cert = socket.getPeerX509Certificate();
+  if (!cert) {
+    say(6, 'No peer certificate received');
+    return !policy.require;
+  }
+  if (!policy.chain && !policy.peer) {
+    say(6, 'Certificate verification disabled');
+    return true;
+  }
+  const subject = subjectText(cert);
+  if (policy.chain) {
+    const failure = chainError(socket);
+    if (failure) {
+      say(4, `CERT: Pre-verification error: ${failure.message}`);
+      say(4, `Rejected by CERT at depth=0: ${subject}`);
+      return false;
+    }
+  }
+  if (policy.peer && !trustedFingerprints.has(cert.fingerprint256)) {
+    say(4, 'CERT: Certificate not found in local repository');
+    say(4, `Rejected by CERT at depth=0: ${subject}`);
+    return false;
+  }
+  if (!subjectChecksPass(cert, tls, say)) {
+    say(4, `Rejected by CERT at depth=0: ${subject}`);
+    return false;
+  }
+  say(5, `Certificate accepted at depth=0: ${subject}`);
+  return true;
+}
+
+/** Fingerprints of PEM certificates, for `verifyPeer`. */
+export function fingerprints(pems: readonly string[]): Set<string> {
+  return new Set(pems.map((pem) => new X509Certificate(pem).fingerprint256));
+}

@@ -1,0 +1,238 @@
+/*
+ * stunnel_ts.c - the few system calls Node.js does not expose, as a tiny N-API addon.
+ *
+ * chroot(2), raw setsockopt(2)/getsockopt(2) on a socket's descriptor, and an
+ * AF_UNIX datagram socket for syslog (connect/send) and for tests (bind/receive).
+ * Every function reports failure by returning a negative errno (or throwing on
+ * wrong arguments); the TypeScript side (lib/process/native.ts) turns that into
+ * messages in stunnel's "call: text (errno)" shape.
+ */
+#define _GNU_SOURCE
+#include <node_api.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#define CHECK(call) do { if ((call) != napi_ok) { napi_throw_error(env, NULL, #call " failed"); return NULL; } } while (0)
+
+static napi_value make_int(napi_env env, int64_t value) {
+  napi_value result;
+  napi_create_int64(env, value, &result);
+  return result;
+}
+
+static int get_args(napi_env env, napi_callback_info info, size_t wanted, napi_value *argv) {
+  size_t argc = wanted;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < wanted) {
+    napi_throw_type_error(env, NULL, "missing arguments");
+    return 0;
+  }
+  return 1;
+}
+
+static int get_int(napi_env env, napi_value value, int *out) {
+  if (napi_get_value_int32(env, value, out) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected an integer");
+    return 0;
+  }
+  return 1;
+}
+
+/* A JS string copied into a malloc'd C string; NULL (with an exception pending) on error. */
+static char *get_string(napi_env env, napi_value value) {
+  size_t length;
+  if (napi_get_value_string_utf8(env, value, NULL, 0, &length) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected a string");
+    return NULL;
+  }
+  char *text = malloc(length + 1);
+  if (text == NULL) {
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  napi_get_value_string_utf8(env, value, text, length + 1, &length);
+  return text;
+}
+
+/* chroot(dir) then chdir("/"), so that nothing outside the jail stays reachable through the cwd. */
+static napi_value do_chroot(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  char *dir = get_string(env, argv[0]);
+  if (dir == NULL) return NULL;
+  int rc = chroot(dir) == 0 && chdir("/") == 0 ? 0 : -errno;
+  free(dir);
+  return make_int(env, rc);
+}
+
+/* setsockopt(fd, level, name, bytes): the caller packs the C value (int, struct linger, ...). */
+static napi_value do_setsockopt(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  int fd, level, name;
+  void *data;
+  size_t length;
+  if (!get_args(env, info, 4, argv)) return NULL;
+  if (!get_int(env, argv[0], &fd) || !get_int(env, argv[1], &level) || !get_int(env, argv[2], &name)) return NULL;
+  CHECK(napi_get_buffer_info(env, argv[3], &data, &length));
+  return make_int(env, setsockopt(fd, level, name, data, (socklen_t)length) == 0 ? 0 : -errno);
+}
+
+/* getsockopt(fd, level, name, size): a Buffer holding the value, or a negative errno. */
+static napi_value do_getsockopt(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  int fd, level, name, size;
+  if (!get_args(env, info, 4, argv)) return NULL;
+  if (!get_int(env, argv[0], &fd) || !get_int(env, argv[1], &level) || !get_int(env, argv[2], &name) ||
+      !get_int(env, argv[3], &size)) return NULL;
+  if (size <= 0 || size > 4096) {
+    napi_throw_range_error(env, NULL, "size out of range");
+    return NULL;
+  }
+  char value[4096];
+  socklen_t length = (socklen_t)size;
+  memset(value, 0, sizeof value);
+  if (getsockopt(fd, level, name, value, &length) != 0) return make_int(env, -errno);
+  napi_value buffer;
+  CHECK(napi_create_buffer_copy(env, length, value, NULL, &buffer));
+  return buffer;
+}
+
+static int fill_unix_address(napi_env env, napi_value path_value, struct sockaddr_un *address) {
+  char *path = get_string(env, path_value);
+  if (path == NULL) return 0;
+  memset(address, 0, sizeof *address);
+  address->sun_family = AF_UNIX;
+  if (strlen(path) >= sizeof address->sun_path) {
+    free(path);
+    napi_throw_range_error(env, NULL, "socket path too long");
+    return 0;
+  }
+  strcpy(address->sun_path, path);
+  free(path);
+  return 1;
+}
+
+/* A datagram socket connected to PATH (syslog's /dev/log): fd, or a negative errno. */
+static napi_value dgram_connect(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  struct sockaddr_un address;
+  if (!get_args(env, info, 1, argv) || !fill_unix_address(env, argv[0], &address)) return NULL;
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return make_int(env, -errno);
+  if (connect(fd, (struct sockaddr *)&address, sizeof address) != 0) {
+    int error = errno;
+    close(fd);
+    return make_int(env, -error);
+  }
+  return make_int(env, fd);
+}
+
+/* Connects an existing datagram socket again (the log daemon restarted): 0 or a negative errno. */
+static napi_value dgram_reconnect(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  struct sockaddr_un address;
+  int fd;
+  if (!get_args(env, info, 2, argv) || !get_int(env, argv[0], &fd) || !fill_unix_address(env, argv[1], &address)) return NULL;
+  return make_int(env, connect(fd, (struct sockaddr *)&address, sizeof address) == 0 ? 0 : -errno);
+}
+
+/* A datagram socket bound at PATH (tests receive syslog lines on it): fd, or a negative errno. */
+static napi_value dgram_bind(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  struct sockaddr_un address;
+  if (!get_args(env, info, 1, argv) || !fill_unix_address(env, argv[0], &address)) return NULL;
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return make_int(env, -errno);
+  if (bind(fd, (struct sockaddr *)&address, sizeof address) != 0) {
+    int error = errno;
+    close(fd);
+    return make_int(env, -error);
+  }
+  return make_int(env, fd);
+}
+
+/* send(fd, bytes) without blocking and without SIGPIPE: 0, or a negative errno. */
+static napi_value dgram_send(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int fd;
+  void *data;
+  size_t length;
+  if (!get_args(env, info, 2, argv) || !get_int(env, argv[0], &fd)) return NULL;
+  CHECK(napi_get_buffer_info(env, argv[1], &data, &length));
+  return make_int(env, send(fd, data, length, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0 ? 0 : -errno);
+}
+
+/* Waits up to TIMEOUT ms for one datagram: a Buffer, null on timeout, or a negative errno. */
+static napi_value dgram_receive(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int fd, timeout;
+  if (!get_args(env, info, 2, argv) || !get_int(env, argv[0], &fd) || !get_int(env, argv[1], &timeout)) return NULL;
+  struct pollfd wait_for = { .fd = fd, .events = POLLIN };
+  int ready = poll(&wait_for, 1, timeout);
+  if (ready < 0) return make_int(env, -errno);
+  napi_value result;
+  if (ready == 0) {
+    napi_get_null(env, &result);
+    return result;
+  }
+  char message[8192];
+  ssize_t length = recv(fd, message, sizeof message, MSG_DONTWAIT);
+  if (length < 0) return make_int(env, -errno);
+  CHECK(napi_create_buffer_copy(env, (size_t)length, message, NULL, &result));
+  return result;
+}
+
+static napi_value do_close(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int fd;
+  if (!get_args(env, info, 1, argv) || !get_int(env, argv[0], &fd)) return NULL;
+  return make_int(env, close(fd) == 0 ? 0 : -errno);
+}
+
+/* The numbers behind the option names, as this platform's headers define them. */
+static void add_constants(napi_env env, napi_value exports) {
+  static const struct { const char *name; int value; } constants[] = {
+    { "SOL_SOCKET", SOL_SOCKET }, { "IPPROTO_TCP", IPPROTO_TCP }, { "IPPROTO_IP", IPPROTO_IP },
+    { "IPPROTO_IPV6", IPPROTO_IPV6 },
+    { "SO_DEBUG", SO_DEBUG }, { "SO_DONTROUTE", SO_DONTROUTE }, { "SO_KEEPALIVE", SO_KEEPALIVE },
+    { "SO_LINGER", SO_LINGER }, { "SO_OOBINLINE", SO_OOBINLINE }, { "SO_RCVBUF", SO_RCVBUF },
+    { "SO_SNDBUF", SO_SNDBUF }, { "SO_RCVLOWAT", SO_RCVLOWAT }, { "SO_SNDLOWAT", SO_SNDLOWAT },
+    { "SO_RCVTIMEO", SO_RCVTIMEO }, { "SO_SNDTIMEO", SO_SNDTIMEO }, { "SO_REUSEADDR", SO_REUSEADDR },
+    { "SO_REUSEPORT", SO_REUSEPORT }, { "SO_BINDTODEVICE", SO_BINDTODEVICE },
+    { "TCP_KEEPCNT", TCP_KEEPCNT }, { "TCP_KEEPIDLE", TCP_KEEPIDLE }, { "TCP_KEEPINTVL", TCP_KEEPINTVL },
+    { "TCP_NODELAY", TCP_NODELAY }, { "TCP_MAXSEG", TCP_MAXSEG }, { "TCP_USER_TIMEOUT", TCP_USER_TIMEOUT },
+    { "TCP_FASTOPEN", TCP_FASTOPEN }, { "IP_TOS", IP_TOS }, { "IP_TTL", IP_TTL },
+    { "IP_FREEBIND", IP_FREEBIND }, { "IPV6_V6ONLY", IPV6_V6ONLY },
+    { "SIZEOF_INT", (int)sizeof(int) }, { "SIZEOF_LONG", (int)sizeof(long) },
+  };
+  napi_value table;
+  napi_create_object(env, &table);
+  for (size_t i = 0; i < sizeof constants / sizeof constants[0]; i++) {
+    napi_set_named_property(env, table, constants[i].name, make_int(env, constants[i].value));
+  }
+  napi_set_named_property(env, exports, "constants", table);
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  static const struct { const char *name; napi_callback function; } functions[] = {
+    { "chroot", do_chroot }, { "setsockopt", do_setsockopt }, { "getsockopt", do_getsockopt },
+    { "dgramConnect", dgram_connect }, { "dgramReconnect", dgram_reconnect }, { "dgramBind", dgram_bind },
+    { "dgramSend", dgram_send }, { "dgramReceive", dgram_receive }, { "close", do_close },
+  };
+  for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
+    napi_value function;
+    napi_create_function(env, functions[i].name, NAPI_AUTO_LENGTH, functions[i].function, NULL, &function);
+    napi_set_named_property(env, exports, functions[i].name, function);
+  }
+  add_constants(env, exports);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,77 @@
+/**
+ * chroot + setuid/setgid on a real daemon, read from /proc: the process is confined to the
+ * jail and runs as the dropped user; pid file and log live inside the jail (written after
+ * the drop, so owned by it); tunnels still work; a reload inside the jail cannot read the
+ * configuration outside it and keeps the old one serving.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { chownSync, existsSync, mkdirSync, readlinkSync, rmSync, statSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { pki } from '../helpers/pki';
+import { tempDir, writeConf } from '../helpers/daemon';
+import { echoServer, exchange } from '../helpers/config';
+import { nativeAddon } from '../../lib/process/native';
+import { pidFrom, procStatus, runToExit, stopDaemon, tlsClient, waitForLine } from '../process/harness';
+
+const NOBODY = 65534;
+const p = pki();
+const dir = tempDir('stunnel-ts-jail-');
+const jail = join(dir, 'jail');
+const pidFile = join(jail, 'run', 'stunnel.pid');
+const logFile = join(jail, 'log', 'stunnel.log');
+let echo: Awaited<ReturnType<typeof echoServer>>;
+
+before(async () => {
+  chmodSync(dir, 0o755);
+  for (const sub of ['run', 'log']) {
+    mkdirSync(join(jail, sub), { recursive: true });
+    chownSync(join(jail, sub), NOBODY, NOBODY);
+  }
+  echo = await echoServer();
+});
+after(async () => {
+  await stopDaemon(pidFile);
+  echo.server.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('confined to the jail as nobody:nogroup, tunnels work, a reload cannot leave the jail',
+  { skip: nativeAddon() === null && 'native addon not built' }, async () => {
+    const conf = writeConf(dir, 'jailed.conf', `
+      chroot = ${jail}
+      setuid = ${NOBODY}
+      setgid = ${NOBODY}
+      pid = /run/stunnel.pid
+      output = /log/stunnel.log
+      syslog = no
+      debug = 6
+      [echo]
+      accept = 127.0.0.1:0
+      connect = 127.0.0.1:${echo.port}
+      cert = ${p.serverCert}
+      key = ${p.serverKey}
+    `);
+    const run = await runToExit([conf]);
+    assert.equal(run.code, 0, run.stderr);
+    const pid = pidFrom(pidFile);
+    assert.equal(readlinkSync(`/proc/${pid}/root`), jail);
+    assert.equal(procStatus(pid, 'Uid'), `${NOBODY}\t${NOBODY}\t${NOBODY}\t${NOBODY}`);
+    assert.equal(procStatus(pid, 'Gid'), `${NOBODY}\t${NOBODY}\t${NOBODY}\t${NOBODY}`);
+    assert.equal(procStatus(pid, 'Groups'), String(NOBODY));
+    assert.equal(statSync(pidFile).uid, NOBODY, 'pid file written after the drop');
+    assert.equal(statSync(logFile).uid, NOBODY, 'log opened after the drop');
+
+    const port = Number((await waitForLine(logFile, / bound to /)).match(/:(\d+)$/)![1]);
+    const first = await exchange(await tlsClient(port), 64 * 1024);
+    assert.equal(first.received, first.sent);
+
+    process.kill(pid, 'SIGHUP');
+    await waitForLine(logFile, /Failed to reload the configuration file/);
+    assert.match(await waitForLine(logFile, /Cannot open configuration file/), /LOG3\[main\]: Cannot open configuration file$/);
+    const second = await exchange(await tlsClient(port), 64 * 1024);
+    assert.equal(second.received, second.sent, 'the old configuration keeps serving');
+
+    await stopDaemon(pidFile);
+    assert.equal(existsSync(pidFile), false, 'the dropped user could remove its pid file');
+  });

@@ -1,0 +1,31 @@
+/**
+ * @module spec/process/pidfile
+ * The pid file: `PID\n`, mode 0644, a stale file replaced, removed once, errors in stunnel's shape.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PidFile } from '../../lib/process/pidfile';
+import { tempDir } from '../helpers/daemon';
+
+const dir = tempDir('stunnel-ts-pid-');
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+test('writes PID and a newline with mode 0644, replacing a stale file, and removes it', () => {
+  const path = join(dir, 'run.pid');
+  writeFileSync(path, '99999\n', { mode: 0o600 });
+  const pidFile = new PidFile(path, 4242);
+  pidFile.create();
+  assert.equal(readFileSync(path, 'utf8'), '4242\n');
+  assert.equal(statSync(path).mode & 0o777, 0o644);
+  pidFile.remove();
+  assert.equal(existsSync(path), false);
+  pidFile.remove();
+});
+
+test('a pid file that cannot be created fails with PATH: text (errno)', () => {
+  const path = join(dir, 'no-such-dir', 'x.pid');
+  assert.throws(() => new PidFile(path).create(),
+    { name: 'StartupError', messages: [`${path}: No such file or directory (2)`] });
+});
