@@ -5,7 +5,6 @@
  */
 import { execFileSync } from 'node:child_process';
 
-
 export const REQUIRED = Object.freeze([
   { command: 'wrk', pkg: 'wrk', why: 'HTTP load generator for the bulk and resumed workloads' },
   { command: 'nginx', pkg: 'nginx', why: 'the backend web server' },

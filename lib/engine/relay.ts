@@ -74,6 +74,8 @@ export class Relay {
       d.from.on('end', d.onEnd);
       d.to.on('drain', d.onDrain);
       d.to.on('finish', d.onFinish);
+      // A peer may have sent its EOF before the relay started (Node emits 'end' on an empty ended stream).
+      if (d.from.readableEnded) process.nextTick(d.onEnd);
     }
     tls.on('error', this.#onTlsError);
     plain.on('error', this.#onPlainError);

@@ -206,6 +206,8 @@ export class Tunnel {
       const onError = (err: Error) => settle(false, handshakeErrorText(err));
       const onClose = () => settle(false, UNEXPECTED_EOF);
       const onDone = () => {
+        // Hold what the peer sends until the relay reads it (Node may have set the stream flowing).
+        socket.pause();
         if (this.#ended) return settle(false);
         this.say(6, sessionLine(socket, doneEvent === 'secure'));
         this.say(6, cipherLine(socket));

@@ -213,7 +213,7 @@ async function runDaemon(
     terminate: (signal) => terminated(signal),
   });
   process.on('uncaughtException', (error) => {
-    log.write(0, 'ui', `Internal error: ${error.stack ?? error.message}`);
+    log.write(3, 'ui', `Internal error: ${error.stack ?? error.message}`);
     (pidFile as PidFile | null)?.remove();
     process.exit(1);
   });

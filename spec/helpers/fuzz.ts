@@ -60,7 +60,7 @@ export const CORPUS_DIR = '/work/shared/conf-corpus/files';
 
 /** Every conf-examples file (include.d fragments too) and every corpus file. */
 export function seedFiles(): string[] {
-  const confs = (dir: string) => readdirSync(dir, { withFileTypes: true })
+  const confs = (dir: string): string[] => readdirSync(dir, { withFileTypes: true })
     .flatMap((e) => (e.isDirectory() ? confs(join(dir, e.name)) : e.name.endsWith('.conf') ? [join(dir, e.name)] : []));
   const corpus = (() => { try { return confs(CORPUS_DIR); } catch { return []; } })();
   return [...confs(join(REPO, 'conf-examples')), ...corpus].sort();
@@ -96,7 +96,7 @@ const HUGE_NUMBERS = [
 ];
 const ODD_VALUES = [
   '', ' ', 'yes', 'no', 'quiet', '0', '127.0.0.1:0', ':::0', '[::1]:0', '::', 'localhost:99999', 'a:b:c:d', ':',
-  '%s%n%x', '${VAR}', '{{ x }}', '/', '/nonexistent/x', '/dev/null', '/tmp', 'é', '\u202e', 'l:TCP_NODELAY=1',
+  '%s%n%x', '${VAR}', '{{ x }}', '/nonexistent/x', '/dev/null', '/etc/hostname', 'é', '\u202e', 'l:TCP_NODELAY=1',
   'r:SO_KEEPALIVE=', 'a:SO_LINGER=1:', 'TLSv1.3', 'SSLv2', 'ALL:!aNULL', 'X25519:nope', '-NO_SSLv2', 'rr', 'prio',
 ];
 const BAD_UTF8 = [[0xff], [0xc3, 0x28], [0xed, 0xa0, 0x80], [0xf8, 0x88, 0x80, 0x80, 0x80], [0xc0, 0xaf], [0x80], [0xef, 0xbb, 0xbf]];
@@ -174,7 +174,7 @@ export function makeCase(seed: number, index: number, files: readonly string[], 
   const seedFile = r.pick(files);
   const isStubbed = r.next() < 0.5;
   const original = readFileSync(seedFile);
-  let bytes = isStubbed ? Buffer.from(stubbed(original.toString('latin1'), stub), 'latin1') : original;
+  let bytes: Buffer = isStubbed ? Buffer.from(stubbed(original.toString('latin1'), stub), 'latin1') : original;
   const mutations: string[] = [];
   for (let n = 1 + r.int(4); n > 0; n--) {
     const name = r.pick(MUTATION_NAMES);
@@ -266,59 +266,86 @@ export interface FuzzReport {
   readonly failures: readonly FuzzFailure[];
 }
 
-/** Runs the cases in this thread; `onCase` hears about each one before it runs. */
-export function runCases(opts: FuzzOptions, onCase: (index: number) => void = () => undefined): FuzzReport {
+/** Hears about each case: before it runs, and its outcome. */
+export interface CaseEvents {
+  start(index: number): void;
+  done(ok: boolean, failure: FuzzFailure | null): void;
+}
+
+/** Runs the cases in this thread. */
+export function runCases(opts: FuzzOptions, events: CaseEvents = { start: () => undefined, done: () => undefined }): FuzzReport {
   const files = seedFiles();
   const failures: FuzzFailure[] = [];
   let ok = 0;
   const first = opts.first ?? 0;
   mkdirSync(opts.workDir, { recursive: true });
   for (let index = first; index < first + opts.count; index++) {
-    onCase(index);
+    events.start(index);
     const c = makeCase(opts.seed, index, files, opts.stub);
     const file = join(opts.workDir, `case-${index}.conf`);
     writeFileSync(file, c.bytes);
     const verdict = checkInProcess(file);
     if (verdict.code === 0) ok++;
-    if (verdict.problem !== null) {
-      failures.push({ seed: opts.seed, index, seedFile: c.seedFile, stubbed: c.stubbed, mutations: c.mutations, file, problem: verdict.problem });
-    }
+    const failure = verdict.problem === null ? null
+      : { seed: opts.seed, index, seedFile: c.seedFile, stubbed: c.stubbed, mutations: c.mutations, file, problem: verdict.problem };
+    if (failure) failures.push(failure);
+    events.done(verdict.code === 0, failure);
   }
   return { cases: opts.count, ok, failed: failures.length, failures };
 }
 
 /**
- * Runs the cases in a worker thread. If one case takes longer than `hangMs`, the worker
- * is terminated and that case is reported as a hang (the rest of the run is skipped).
+ * Runs the cases in worker threads. A case that takes longer than `hangMs` is reported
+ * as a hang: its worker is terminated and a new one carries on with the next case.
  */
-export function runCasesInWorker(opts: FuzzOptions, hangMs = 20_000): Promise<FuzzReport> {
+export async function runCasesInWorker(opts: FuzzOptions, hangMs = 10_000): Promise<FuzzReport> {
+  const end = (opts.first ?? 0) + opts.count;
+  const failures: FuzzFailure[] = [];
+  let ok = 0;
+  for (let first = opts.first ?? 0; first < end;) {
+    const part = await workerRun({ ...opts, first, count: end - first }, hangMs);
+    ok += part.report.ok;
+    failures.push(...part.report.failures);
+    if (part.hungAt === null) break;
+    const c = makeCase(opts.seed, part.hungAt, seedFiles(), opts.stub);
+    failures.push({ seed: opts.seed, index: part.hungAt, seedFile: c.seedFile, stubbed: c.stubbed, mutations: c.mutations,
+      file: join(opts.workDir, `case-${part.hungAt}.conf`), problem: `hang: no answer within ${hangMs} ms` });
+    first = part.hungAt + 1;
+  }
+  return { cases: opts.count, ok, failed: failures.length, failures };
+}
+
+/** One worker over a range of cases; `hungAt` is the case it was stopped on, if any. */
+function workerRun(opts: FuzzOptions, hangMs: number): Promise<{ report: FuzzReport; hungAt: number | null }> {
   return new Promise((resolvePromise, reject) => {
     const worker = new Worker(__filename, { workerData: { fuzz: opts } });
     let current = opts.first ?? 0;
+    let ok = 0;
+    const failures: FuzzFailure[] = [];
     let timer: NodeJS.Timeout | null = null;
     const arm = () => {
       if (timer) clearTimeout(timer);
       timer = setTimeout(() => { // backstop: a case that never returns is the hang we look for
         void worker.terminate();
-        const c = makeCase(opts.seed, current, seedFiles(), opts.stub);
-        resolvePromise({
-          cases: current - (opts.first ?? 0) + 1, ok: 0, failed: 1,
-          failures: [{ seed: opts.seed, index: current, seedFile: c.seedFile, stubbed: c.stubbed, mutations: c.mutations,
-            file: join(opts.workDir, `case-${current}.conf`), problem: `hang: no answer within ${hangMs} ms` }],
-        });
+        resolvePromise({ report: { cases: current - (opts.first ?? 0), ok, failed: failures.length, failures }, hungAt: current });
       }, hangMs);
     };
     arm();
-    worker.on('message', (m: { case?: number; report?: FuzzReport }) => {
+    worker.on('message', (m: { case?: number; ok?: boolean; failure?: FuzzFailure; report?: FuzzReport }) => {
       if (m.case !== undefined) { current = m.case; arm(); }
-      if (m.report) { if (timer) clearTimeout(timer); resolvePromise(m.report); }
+      if (m.ok) ok++;
+      if (m.failure) failures.push(m.failure);
+      if (m.report) { if (timer) clearTimeout(timer); resolvePromise({ report: m.report, hungAt: null }); }
     });
     worker.on('error', (err) => { if (timer) clearTimeout(timer); reject(err); });
   });
 }
 
 if (!isMainThread && workerData?.fuzz) {
-  const report = runCases(workerData.fuzz as FuzzOptions, (index) => parentPort!.postMessage({ case: index }));
+  const report = runCases(workerData.fuzz as FuzzOptions, {
+    start: (index) => parentPort!.postMessage({ case: index }),
+    done: (ok, failure) => parentPort!.postMessage({ ok, failure }),
+  });
   parentPort!.postMessage({ report });
 }
 

@@ -118,7 +118,10 @@ export async function heldTransfer(socket: Socket, size: number): Promise<{ fini
   const hash = createHash('sha256');
   let received = 0;
   let halfBack: () => void = () => undefined;
-  const halfway = new Promise<void>((resolve) => (halfBack = resolve));
+  const halfway = new Promise<void>((resolve, reject) => {
+    halfBack = resolve;
+    socket.once('close', () => reject(new Error(`transfer dropped after ${received} of ${half} bytes came back`)));
+  });
   socket.on('data', (chunk: Buffer) => {
     hash.update(chunk);
     received += chunk.length;

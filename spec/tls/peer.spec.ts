@@ -90,14 +90,15 @@ test('session resumption by id (TLS 1.2) and by ticket (TLS 1.3)', { timeout: 10
   const e = await engineWith('');
   for (const maxVersion of ['TLSv1.2', 'TLSv1.3'] as const) {
     let session: Buffer | undefined;
-    const first = tlsConnect({ port: e.ports[0], host: '127.0.0.1', ca: p.ca.certPem, servername: 'localhost', maxVersion });
+    const byId = maxVersion === 'TLSv1.2' ? { secureOptions: 16384 /* SSL_OP_NO_TICKET: resume by id */ } : {};
+    const first = tlsConnect({ port: e.ports[0], host: '127.0.0.1', ca: p.ca.certPem, servername: 'localhost', maxVersion, ...byId });
     first.on('session', (s: Buffer) => { session = s; });
     first.resume();
     await once(first, 'secureConnect');
     first.end('x');
     await once(first, 'close');
     assert.ok(session, 'a session was issued');
-    const second = await roundTrip(e.ports[0], { maxVersion, session, ...(maxVersion === 'TLSv1.2' ? { secureOptions: 16384 /* no ticket: resume by id */ } : {}) });
+    const second = await roundTrip(e.ports[0], { maxVersion, session, ...byId });
     assert.equal(second.reused, true, maxVersion);
   }
   assert.equal(e.log.texts().filter((t) => t === 'TLS accepted: previous session reused').length, 2);

@@ -1,0 +1,74 @@
+/**
+ * fail2ban: the shipped filter (fail2ban/filter.d/stunnel-ts.conf) finds the client address
+ * in the lines a real daemon logs for a failed handshake and for a refused client
+ * certificate, checked with fail2ban-regex on the daemon's output file.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { connect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { existsSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { pki } from '../helpers/pki';
+import { runStunnelTs, tempDir, writeConf, type Running } from '../helpers/daemon';
+import { echoServer } from '../helpers/config';
+import { linesMatching, waitForLine } from '../process/harness';
+
+const FILTER = resolve(__dirname, '../../../fail2ban/filter.d/stunnel-ts.conf');
+const p = pki();
+const dir = tempDir('stunnel-ts-f2b-');
+const log = join(dir, 'stunnel.log');
+let echo: Awaited<ReturnType<typeof echoServer>>;
+let daemon: Running;
+
+before(async () => {
+  echo = await echoServer();
+  const conf = writeConf(dir, 'f2b.conf', `
+    foreground = quiet
+    syslog = no
+    debug = 6
+    output = ${log}
+    [mtls]
+    accept = 127.0.0.1:0
+    connect = 127.0.0.1:${echo.port}
+    cert = ${p.serverCert}
+    key = ${p.serverKey}
+    CAfile = ${p.otherCaFile}
+    verifyChain = yes
+  `);
+  daemon = runStunnelTs([conf]);
+});
+after(async () => {
+  await daemon.stop();
+  echo.server.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Resolves on 'close' whatever error came first (events.once would reject on 'error'). */
+function closed(socket: import('node:net').Socket): Promise<void> {
+  return new Promise((resolveClose) => socket.on('close', () => resolveClose()));
+}
+
+test('fail2ban-regex finds the client of a failed handshake and of a refused certificate',
+  { skip: !existsSync('/usr/bin/fail2ban-regex') && 'fail2ban not installed' }, async () => {
+    const port = Number((await waitForLine(log, / bound to /)).match(/:(\d+)$/)![1]);
+
+    const plain = connect(port, '127.0.0.1');
+    plain.on('error', () => undefined);
+    plain.end('GET / HTTP/1.0\r\n\r\n');
+    await closed(plain);
+
+    const refused = tlsConnect({ port, host: '127.0.0.1', ca: p.ca.certPem, servername: 'localhost',
+      cert: p.client.certPem, key: p.client.keyPem });
+    refused.on('error', () => undefined);
+    await closed(refused);
+
+    await waitForLine(log, /certificate verify failed \(from 127\.0\.0\.1:\d+\)$/);
+    assert.equal(linesMatching(log, /SSL_accept: .* \(from 127\.0\.0\.1:\d+\)$/).length, 2);
+
+    const { stdout } = await promisify(execFile)('fail2ban-regex', ['-v', log, FILTER]);
+    assert.match(stdout, /^Failregex: 2 total$/m);
+    assert.equal(stdout.match(/^\|\s+127\.0\.0\.1\s+/gm)?.length, 2, stdout);
+  });
