@@ -9,6 +9,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { ConfigError, EXIT_FAILURE, StartupError } from './errors';
+import { cleanText } from './log';
 import { resolveConfigPath } from './config/load';
 import { testConfiguration } from './lint';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -169,7 +170,8 @@ export function parseArgs(argv: readonly string[]): Invocation {
   return { kind, configFile: file ?? DEFAULT_CONFIG_FILE };
 }
 
-const say = (lines: readonly string[]) => { for (const l of lines) process.stderr.write(l + '\n'); };
+/** Lines to stderr, as stunnel prints them: control characters from the file shown as `.`. */
+const say = (lines: readonly string[]) => { for (const l of lines) process.stderr.write(cleanText(l) + '\n'); };
 
 /** Prints a fatal error in stunnel's start-up shape and returns the exit code. */
 export function reportFatal(err: unknown): number {
@@ -179,7 +181,9 @@ export function reportFatal(err: unknown): number {
   } else if (err instanceof StartupError) {
     say(err.messages.map((m) => `[!] ${m}`));
   } else {
-    say([`[!] ${err instanceof Error ? err.stack ?? err.message : String(err)}`]);
+    // A bug of ours, not the user's input: one line, the stack only on request.
+    const detail = err instanceof Error && process.env.STUNNEL_TS_DEBUG ? err.stack ?? err.message : String(err);
+    say([`[!] INTERNAL ERROR: ${detail}`]);
   }
   return EXIT_FAILURE;
 }

@@ -144,14 +144,13 @@ export function testConfiguration(
     say([...err.messages.map((m) => `[!] ${m}`), '[!] Configuration failed']);
     return 1;
   }
-  const errors = servicesOf(config).flatMap(({ prefix, service }) => checkCredentials(prefix, service));
+  let errors = servicesOf(config).flatMap(({ prefix, service }) => checkCredentials(prefix, service));
   if (errors.length === 0) {
     try {
       new Engine(stderrLog(say)).prepare(config);
     } catch (err) {
-      if (err instanceof StartupError || err instanceof ConfigError) errors.push(...err.messages);
-      else if (!(err instanceof Error && err.message === 'not implemented')) throw err;
-      // While the engine is a stub ('not implemented') this step is skipped.
+      if (!(err instanceof StartupError || err instanceof ConfigError)) throw err;
+      errors = errors.concat(err.messages);
     }
   }
   say(lintConfig(config).map((f) => `[:] ${f.service}: ${f.text} (${f.reason})`));

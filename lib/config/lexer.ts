@@ -10,7 +10,7 @@
  * `y # z`); `[name]` opens a section whose name is kept verbatim; anything else is
  * split at the first `=` and both sides are trimmed.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { errnoText } from '../errors';
 
@@ -53,14 +53,30 @@ export interface LexResult {
 interface Cursor {
   section: string | null;
   readonly items: LexItem[];
+  /** realpaths of the directories being included, outermost first: an include loop ends here. */
+  readonly including: string[];
 }
 
-const WHITESPACE = /^[ \t\n\v\f]+|[ \t\n\v\f]+$/g;
-const trim = (s: string) => s.replace(WHITESPACE, '');
+/**
+ * stunnel's isspace() trim, in linear time (an anchored regex such as /\s+$/ is
+ * quadratic on a long run of blanks followed by a word).
+ */
+function trim(s: string): string {
+  let start = 0;
+  let end = s.length;
+  while (start < end && isBlank(s.charCodeAt(start))) start++;
+  while (end > start && isBlank(s.charCodeAt(end - 1))) end--;
+  return start === 0 && end === s.length ? s : s.slice(start, end);
+}
+
+/** space, \t, \n, \v, \f (\r never reaches here). */
+function isBlank(code: number): boolean {
+  return code === 32 || (code >= 9 && code <= 12);
+}
 
 /** Lexes one file's text; `include` lines read their directories from disk. */
 export function lex(text: string, file: string): LexResult {
-  const cursor: Cursor = { section: null, items: [] };
+  const cursor: Cursor = { section: null, items: [], including: [] };
   const bom = lexInto(cursor, text, file);
   return { items: cursor.items, bom };
 }
@@ -73,7 +89,7 @@ function lexInto(cursor: Cursor, text: string, file: string): boolean {
   }
   const lines = text.replace(/\r/g, '').split('\n');
   if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
-  lines.forEach((raw, index) => lexLine(cursor, trim(raw), file, index + 1));
+  for (let index = 0; index < lines.length; index++) lexLine(cursor, trim(lines[index]), file, index + 1);
   return bom;
 }
 
@@ -102,7 +118,9 @@ function lexLine(cursor: Cursor, line: string, file: string, lineNo: number): vo
 /** Every regular file of `dir`, sorted as alphasort does (byte order), lexed in place. */
 function includeDirectory(cursor: Cursor, dir: string, at: Located): void {
   let names: string[];
+  let real: string;
   try {
+    real = realpathSync(dir);
     names = readdirSync(dir).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
   } catch (err) {
     cursor.items.push({
@@ -110,6 +128,23 @@ function includeDirectory(cursor: Cursor, dir: string, at: Located): void {
     });
     return;
   }
+  // stunnel 5.68 recurses until its stack runs out; we refuse the loop by name.
+  if (cursor.including.includes(real)) {
+    cursor.items.push({
+      kind: 'error', message: `Failed to include directory: include loop (${real} is already being included)`,
+      details: [], ...at,
+    });
+    return;
+  }
+  cursor.including.push(real);
+  try {
+    includeFiles(cursor, dir, names, at);
+  } finally {
+    cursor.including.pop();
+  }
+}
+
+function includeFiles(cursor: Cursor, dir: string, names: readonly string[], at: Located): void {
   for (const name of names) {
     const path = join(dir, name);
     let bytes: Buffer;
