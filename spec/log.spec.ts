@@ -1,10 +1,12 @@
 /**
  * @module spec/log
  * The log: line format, start-up buffering and `[!]` lines, level filtering, the output
- * file (append, overwrite, reopen after a rename) and syslog datagrams on a test socket.
+ * file (append, overwrite, reopen after a rename), lines written together at the end of
+ * the event-loop turn (and at once on exit), and syslog datagrams on a test socket.
  */
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cleanText, formatLine, formatStartupLine, Log, SYSLOG_PATH_ENV, type LogSettings } from '../lib/log';
@@ -137,5 +139,43 @@ describe('Log', () => {
     } finally {
       delete process.env[SYSLOG_PATH_ENV];
     }
+  });
+
+  test('the lines of one turn reach the file together when the turn ends; close() writes them at once', async () => {
+    const output = join(dir, 'turn.log');
+    const log = new Log();
+    log.open(settings({ output }));
+    log.write(5, 'ui', 'one');
+    log.write(5, '7', 'two');
+    assert.equal(readFileSync(output, 'utf8'), '', 'nothing written within the turn');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(fileLines(output).map((l) => l.match(LINE)![3]), ['one', 'two']);
+    log.write(5, 'ui', 'three');
+    log.close();
+    assert.deepEqual(fileLines(output).map((l) => l.match(LINE)![3]), ['one', 'two', 'three']);
+  });
+
+  test('nothing is lost when the process exits right after logging', () => {
+    const output = join(dir, 'exit.log');
+    const script = `const { Log } = require(${JSON.stringify(join(__dirname, '..', 'lib', 'log.js'))});
+      const log = new Log();
+      log.open({ level: 5, connectionLevel: 5, output: ${JSON.stringify(output)}, overwrite: false, stderr: false, syslog: null });
+      for (let i = 0; i < 5000; i++) log.write(5, String(i), 'line ' + i);
+      process.exit(3);`;
+    const child = spawnSync(process.execPath, ['-e', script]);
+    assert.equal(child.status, 3, child.stderr.toString());
+    const lines = fileLines(output);
+    assert.equal(lines.length, 5000);
+    assert.match(lines[4999], /LOG5\[4999\]: line 4999$/);
+  });
+
+  test('open() can replay only some of the start-up lines (a worker skips what its primary showed)', () => {
+    const output = join(dir, 'replay.log');
+    const log = new Log();
+    log.write(5, 'ui', 'shown by the primary');
+    log.write(5, 'ui', 'only the worker knows');
+    log.open(settings({ output }), { replay: (text) => text !== 'shown by the primary' });
+    log.close();
+    assert.deepEqual(fileLines(output).map((l) => l.match(LINE)![3]), ['only the worker knows']);
   });
 });

@@ -54,6 +54,7 @@ export const PROXY_DEFS = {
     description: 'stunnel-ts (this project), node bin/stunnel-ts',
     unavailable: () => (existsSync(STUNNEL_TS_CLI) ? null : 'not built (run npm run build)'),
     supportsWorkers: true,
+    workerProcesses: true, // workers = N forks N processes
     start(ctx) {
       const conf = join(ctx.dir, 'stunnel-ts.conf');
       writeFileSync(conf, stunnelConf({ ...ctx, workers: ctx.workers }));
@@ -75,6 +76,7 @@ export const PROXY_DEFS = {
     description: 'plain Node pipe: tls.createServer + net.connect + pipe (bench/proxies/node-pipe.mjs)',
     unavailable: () => null,
     supportsWorkers: true, // node:cluster
+    workerProcesses: true,
     start(ctx) {
       const node = [process.execPath, ...(ctx.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', ctx.cpuProfileDir] : [])];
       const args = [String(ctx.acceptPort), String(ctx.backendPort), ctx.certFile, ctx.keyFile, String(ctx.workers ?? 1)];
@@ -103,6 +105,7 @@ export const PROXY_DEFS = {
     unavailable: () =>
       !which('nginx') ? 'nginx not installed' : existsSync(NGINX_STREAM_MODULE) ? null : 'stream module not installed (optional: apt-get install libnginx-mod-stream)',
     supportsWorkers: true, // worker_processes
+    workerProcesses: true,
     start(ctx) {
       const conf = join(ctx.dir, 'nginx-stream.conf');
       writeFileSync(conf, [

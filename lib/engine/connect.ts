@@ -2,13 +2,15 @@
  * @module engine/connect
  * Dials the far side of a tunnel: every resolved address of every target in one list,
  * tried in priority or round-robin order, each under TIMEOUTconnect, with stunnel's lines.
+ *
+ * Names are resolved once when the service starts; with `delay = yes` (or when a name did
+ * not resolve at start) they are resolved again for every connection.
  */
 import { lookup } from 'node:dns/promises';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import type { Address, ServiceConfig } from '../config/model';
-import { applySocketOptions } from '../net/sockopts';
-import { systemErrorText } from '../tls/syserror';
-import type { LineSink } from '../tls/verify';
+import { isDescriptorShortage, systemErrorText } from '../tls/syserror';
+import type { Speaker } from '../tls/verify';
 import { addressText, connectHost } from './address';
 
 /** One concrete destination: a resolved IP and port, or a Unix socket path. */
@@ -16,8 +18,8 @@ export type Destination =
   | { readonly kind: 'inet'; readonly host: string; readonly port: number; readonly text: string }
   | { readonly kind: 'unix'; readonly path: string; readonly text: string };
 
-/** Resolves targets in order; a name that does not resolve is logged and skipped. */
-export async function resolveTargets(targets: readonly Address[], say: LineSink): Promise<Destination[]> {
+/** The destinations of targets that need no name lookup, or null when one of them is a name. */
+export function literalDestinations(targets: readonly Address[]): Destination[] | null {
   const list: Destination[] = [];
   for (const target of targets) {
     if (target.kind === 'unix') {
@@ -25,87 +27,173 @@ export async function resolveTargets(targets: readonly Address[], say: LineSink)
       continue;
     }
     const host = connectHost(target);
-    if (isIP(host)) {
-      list.push({ kind: 'inet', host, port: target.port, text: addressText(host, target.port) });
+    if (!isIP(host)) return null;
+    list.push({ kind: 'inet', host, port: target.port, text: addressText(host, target.port) });
+  }
+  return list;
+}
+
+/**
+ * Resolves targets in order. A name that does not resolve is reported through
+ * `unresolved` (or logged at LOG3) and skipped.
+ */
+export async function resolveTargets(
+  targets: readonly Address[], log: Speaker, unresolved?: (host: string) => void,
+): Promise<Destination[]> {
+  const list: Destination[] = [];
+  for (const target of targets) {
+    const literal = literalDestinations([target]);
+    if (literal) {
+      list.push(...literal);
       continue;
     }
+    const host = connectHost(target as Address & { kind: 'inet' });
+    const port = (target as Address & { kind: 'inet' }).port;
     try {
       for (const found of await lookup(host, { all: true })) {
-        list.push({ kind: 'inet', host: found.address, port: target.port, text: addressText(found.address, target.port) });
+        list.push({ kind: 'inet', host: found.address, port, text: addressText(found.address, port) });
       }
     } catch (err) {
-      say(3, `Error resolving "${host}": ${(err as NodeJS.ErrnoException).code ?? systemErrorText(err)}`);
+      if (unresolved) unresolved(host);
+      else log.say(3, `Error resolving "${host}": ${(err as NodeJS.ErrnoException).code ?? systemErrorText(err)}`);
     }
   }
   return list;
 }
 
-/** Something the tunnel can abort while a dial is in flight. */
-export interface DialHandle {
-  /** The socket being connected right now (null once it answered or failed). */
-  current: Socket | null;
-  aborted: boolean;
-  /** The destination that answered (`host:port`), once connected. */
-  connected: string | null;
+/** What a Dialer reports to. */
+export interface DialOwner extends Speaker {
+  /** The socket that answered (options applied), or null after `No more addresses to connect`. */
+  dialed(socket: Socket | null, destination: Destination | null): void;
+  /** The descriptor table is full. */
+  descriptorShortage(): void;
 }
 
-function tryOne(dest: Destination, service: ServiceConfig, handle: DialHandle, say: LineSink): Promise<Socket | null> {
-  say(6, `s_connect: connecting ${dest.text}`);
-  return new Promise((resolve) => {
-    const socket = dest.kind === 'unix'
-      ? netConnect({ path: dest.path, allowHalfOpen: true })
-      : netConnect({ host: dest.host, port: dest.port, localAddress: service.local ?? undefined, allowHalfOpen: true });
-    handle.current = socket;
-    const timer = setTimeout(() => {
-      say(3, `s_connect: s_poll_wait ${dest.text}: TIMEOUTconnect exceeded`);
-      socket.destroy();
-      settle(null);
-    }, service.timeouts.connect * 1000);
-    function settle(result: Socket | null): void {
-      clearTimeout(timer);
-      socket.removeListener('error', onError);
-      socket.removeListener('connect', onConnect);
-      handle.current = null;
-      resolve(result);
-    }
-    function onError(err: NodeJS.ErrnoException): void {
-      say(3, err.code === 'EMFILE' || err.code === 'ENFILE'
-        ? `remote socket: ${systemErrorText(err)}`
-        : `s_connect: connect ${dest.text}: ${systemErrorText(err)}`);
-      socket.destroy();
-      settle(null);
-    }
-    function onConnect(): void {
-      say(5, `s_connect: connected ${dest.text}`);
-      applySocketOptions(socket, 'r', service.socketOptions);
-      settle(socket);
-    }
-    socket.once('error', onError);
-    socket.once('connect', onConnect);
-  });
-}
+const DIALER = Symbol('dialer');
+type DialSocket = Socket & { [DIALER]?: Dialer };
+
+/** The remote socket's options; throws with the text to log when the kernel refuses one. */
+export type SocketSetup = (socket: Socket) => void;
 
 /**
- * Connects to the first destination that answers, starting at `start` (round-robin) and
- * wrapping around. Resolves null after `No more addresses to connect`.
+ * One connection attempt after another, starting at `start` (round-robin) and wrapping
+ * around. Listeners are module-level functions; the attempt's socket points back here.
  */
-export async function dial(
-  destinations: readonly Destination[], start: number, service: ServiceConfig, handle: DialHandle, say: LineSink,
-): Promise<Socket | null> {
-  const count = destinations.length;
-  if (count > 1) {
-    say(6, service.failover === 'rr'
-      ? `failover: round-robin, starting at entry #${start % count}`
-      : 'failover: priority, starting at entry #0');
-  }
-  for (let i = 0; i < count && !handle.aborted; i++) {
-    const socket = await tryOne(destinations[(start + i) % count], service, handle, say);
-    if (socket) {
-      if (handle.aborted) { socket.destroy(); return null; }
-      handle.connected = destinations[(start + i) % count].text;
-      return socket;
+export class Dialer {
+  #socket: DialSocket | null = null;
+  #timer: NodeJS.Timeout | null = null;
+  #tried = 0;
+  #done = false;
+
+  constructor(
+    readonly owner: DialOwner,
+    readonly service: ServiceConfig,
+    readonly destinations: readonly Destination[],
+    readonly start: number,
+    readonly setup: SocketSetup,
+  ) {
+    const count = destinations.length;
+    if (count > 1 && owner.wants(6)) {
+      owner.say(6, service.failover === 'rr'
+        ? `failover: round-robin, starting at entry #${start % count}`
+        : 'failover: priority, starting at entry #0');
     }
   }
-  if (!handle.aborted) say(3, 'No more addresses to connect');
-  return null;
+
+  /** Tries the next destination, or reports that none answered. */
+  next(): void {
+    if (this.#done) return;
+    const count = this.destinations.length;
+    if (this.#tried >= count) {
+      this.#done = true;
+      this.owner.say(3, 'No more addresses to connect');
+      this.owner.dialed(null, null);
+      return;
+    }
+    const dest = this.destinations[(this.start + this.#tried++) % count];
+    if (this.owner.wants(6)) this.owner.say(6, `s_connect: connecting ${dest.text}`);
+    const socket: DialSocket = dest.kind === 'unix'
+      ? netConnect({ path: dest.path, allowHalfOpen: true })
+      : netConnect({ host: dest.host, port: dest.port, localAddress: this.service.local ?? undefined, allowHalfOpen: true });
+    socket[DIALER] = this;
+    socket.on('error', onDialError);
+    socket.on('connect', onDialConnect);
+    this.#socket = socket;
+    this.#timer = setTimeout(onDialTimeout, this.service.timeouts.connect * 1000, this);
+  }
+
+  /** Stops dialing (the tunnel ended): the attempt in flight is dropped, nothing is reported. */
+  abort(): void {
+    if (this.#done) return;
+    this.#done = true;
+    const socket = this.#release();
+    socket?.destroy();
+  }
+
+  #release(): DialSocket | null {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    const socket = this.#socket;
+    this.#socket = null;
+    if (socket) {
+      socket.removeListener('error', onDialError);
+      socket.removeListener('connect', onDialConnect);
+      socket[DIALER] = undefined;
+    }
+    return socket;
+  }
+
+  #current(): Destination {
+    const count = this.destinations.length;
+    return this.destinations[(this.start + this.#tried - 1) % count];
+  }
+
+  failed(err: NodeJS.ErrnoException): void {
+    const socket = this.#release();
+    socket?.destroy();
+    if (isDescriptorShortage(err)) {
+      this.owner.say(3, `remote socket: ${systemErrorText(err)}`);
+      this.owner.descriptorShortage();
+    } else {
+      this.owner.say(3, `s_connect: connect ${this.#current().text}: ${systemErrorText(err)}`);
+    }
+    this.next();
+  }
+
+  timedOut(): void {
+    this.#timer = null;
+    const socket = this.#release();
+    socket?.destroy();
+    this.owner.say(3, `s_connect: s_poll_wait ${this.#current().text}: TIMEOUTconnect exceeded`);
+    this.next();
+  }
+
+  connected(): void {
+    const dest = this.#current();
+    const socket = this.#release()!;
+    try {
+      this.setup(socket);
+    } catch (err) {
+      this.owner.say(3, (err as Error).message);
+      socket.destroy();
+      this.#done = true;
+      this.owner.dialed(null, null);
+      return;
+    }
+    this.#done = true;
+    this.owner.say(5, `s_connect: connected ${dest.text}`);
+    this.owner.dialed(socket, dest);
+  }
+}
+
+function onDialError(this: DialSocket, err: NodeJS.ErrnoException): void {
+  this[DIALER]?.failed(err);
+}
+
+function onDialConnect(this: DialSocket): void {
+  this[DIALER]?.connected();
+}
+
+function onDialTimeout(dialer: Dialer): void {
+  dialer.timedOut();
 }

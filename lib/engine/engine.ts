@@ -1,9 +1,18 @@
 /**
  * @module engine/engine
  * The tunnel engine the process layer drives: prepare (build every TLS context) →
- * start (bind) → reload (swap) → close. It receives the Config and a LogWriter,
- * reads only the files the TLS settings name, and reports news upward as events:
- *   'fdWall'  accepting failed for lack of descriptors (EMFILE/ENFILE)
+ * start (resolve, bind, start exec+connect services) → reload (swap) → close. It receives
+ * the Config and a LogWriter, reads only the files the TLS settings name, and reports news
+ * upward as events:
+ *   'fdWall'  the descriptor table filled up; accepting is suspended for a second
+ *
+ * THE DESCRIPTOR WALL. At EMFILE libuv accepts and closes pending connections itself
+ * (its "emfile trick") and Node's server never hears of it, so the engine watches for the
+ * wall another way: descriptors are allocated lowest-first, so an accepted socket whose
+ * fd is within FD_HEADROOM of the soft limit means the table is (nearly) full; a remote
+ * socket failing with EMFILE says the same. Then it logs stunnel's two lines once, and
+ * for a second closes every connection it accepts (the port stays bound, the listener
+ * stays open), after which it accepts normally again by itself.
  */
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
@@ -11,14 +20,15 @@ import type { Socket } from 'node:net';
 import type { Config, LogLevel, ServiceConfig } from '../config/model';
 import { StartupError } from '../errors';
 import type { LogWriter } from '../log';
-import { applySocketOptions } from '../net/sockopts';
 import { buildServiceTls, ContextError, type ContextNotice } from '../tls/context';
 import { systemErrorText } from '../tls/syserror';
-import { peerText } from './address';
+import { literalDestinations, resolveTargets } from './connect';
+import { ExecConnectLoop } from './exec-connect';
 import { ConnectionIds } from './ids';
 import { clientsAllowed, descriptorLimit } from './limits';
 import { Listener } from './listener';
 import type { RuntimeService } from './service';
+import { socketSetup } from './sockets';
 import { Tunnel, type TunnelHost } from './tunnel';
 
 export interface ActiveConnection {
@@ -37,6 +47,8 @@ export interface Prepared {
 
 /** How long accepting pauses after the descriptor table filled up. */
 const FD_WALL_PAUSE_MS = 1000;
+/** Descriptors kept free below the soft limit: a tunnel needs a second one for its far side. */
+const FD_HEADROOM = 4;
 
 export class Engine extends EventEmitter implements TunnelHost {
   /** Id of main-thread lines: `ui` in the foreground, the process layer sets `main` after daemonizing. */
@@ -44,9 +56,14 @@ export class Engine extends EventEmitter implements TunnelHost {
   readonly #ids = new ConnectionIds();
   readonly #tunnels = new Set<Tunnel>();
   #listeners: Listener[] = [];
+  #execLoops: ExecConnectLoop[] = [];
   #current: Prepared | null = null;
-  readonly #clientsAllowed = clientsAllowed(descriptorLimit());
+  readonly #fdLimit = descriptorLimit();
+  readonly #clientsAllowed = clientsAllowed(this.#fdLimit);
+  /** An accepted descriptor at or above this number means the table is full. */
+  readonly #fdWallAt = this.#fdLimit === null ? Infinity : this.#fdLimit - FD_HEADROOM;
   #suspendedUntil = 0;
+  #mainLevel: LogLevel = 7;
 
   constructor(readonly log: LogWriter) {
     super();
@@ -80,16 +97,21 @@ export class Engine extends EventEmitter implements TunnelHost {
     return { config, services };
   }
 
-  /** Binds every accept address; logs `Service [x] (FD=n) bound to A:P`; rejects if a service binds none. */
+  /**
+   * Resolves connect targets, binds every accept address (`Service [x] (FD=n) bound to A:P`)
+   * and starts exec+connect services; rejects if a service binds none.
+   */
   async start(prepared: Prepared): Promise<void> {
-    this.#current = prepared;
+    this.#use(prepared);
     this.#main(7, `Clients allowed=${this.#clientsAllowed}`);
+    await this.#resolveAll(prepared);
     const { listeners, failures } = await this.#bindAll(prepared, new Map());
     if (failures.length > 0) {
       await Promise.all(listeners.map((l) => l.close()));
       throw new StartupError(failures);
     }
     this.#listeners = listeners;
+    this.#startExecConnect(prepared);
   }
 
   /**
@@ -98,6 +120,7 @@ export class Engine extends EventEmitter implements TunnelHost {
    * tunnels keep the settings they started with. On failure the old state stays.
    */
   async reload(prepared: Prepared): Promise<void> {
+    await this.#resolveAll(prepared);
     const reusable = new Map(this.#listeners.map((l) => [l.key, l]));
     const previous = new Map(this.#listeners.map((l) => [l, l.service]));
     const { listeners, failures } = await this.#bindAll(prepared, reusable);
@@ -109,17 +132,20 @@ export class Engine extends EventEmitter implements TunnelHost {
     const kept = new Set(listeners);
     const removed = this.#listeners.filter((l) => !kept.has(l));
     this.#listeners = listeners;
-    this.#current = prepared;
+    this.#use(prepared);
+    for (const loop of this.#execLoops) loop.stop();
+    this.#startExecConnect(prepared);
     await Promise.all(removed.map((l) => l.close()));
   }
 
   /** Serves one connection that is already open (inetd mode on stdin/stdout, `-fd`). Resolves when it ends. */
-  async serveOne(service: ServiceConfig, client: Duplex): Promise<void> {
+  serveOne(service: ServiceConfig, client: Duplex): Promise<void> {
     const runtime = this.#current?.services.get(service) ?? this.#runtime(service, []);
-    const tunnel = new Tunnel(this, runtime, this.#ids.next(service), client);
-    this.#tunnels.add(tunnel);
-    await tunnel.run();
-    await tunnel.finished;
+    return new Promise((resolve) => {
+      const tunnel = this.#open(runtime, this.#ids.next(service), client);
+      tunnel.onFinished = resolve;
+      tunnel.start();
+    });
   }
 
   activeConnections(): ActiveConnection[] {
@@ -128,10 +154,19 @@ export class Engine extends EventEmitter implements TunnelHost {
     }));
   }
 
+  /** Bytes Node holds in socket buffers for every live tunnel (diagnostics and tests). */
+  bufferedBytes(): number {
+    let total = 0;
+    for (const tunnel of this.#tunnels) total += tunnel.bufferedBytes;
+    return total;
+  }
+
   /** Stops accepting and drops every tunnel (as stunnel on TERM). */
   async close(): Promise<void> {
     const listeners = this.#listeners;
     this.#listeners = [];
+    for (const loop of this.#execLoops) loop.stop();
+    this.#execLoops = [];
     const closing = listeners.map((l) => l.close());
     for (const tunnel of [...this.#tunnels]) tunnel.kill();
     await Promise.all(closing);
@@ -142,19 +177,66 @@ export class Engine extends EventEmitter implements TunnelHost {
     this.#tunnels.delete(tunnel);
   }
 
+  /** TunnelHost: a remote socket could not be created for lack of descriptors. */
+  descriptorShortage(): void {
+    this.#suspend(null);
+  }
+
+  #use(prepared: Prepared): void {
+    this.#current = prepared;
+    this.#mainLevel = prepared.config.global.debugLevel;
+  }
+
+  /** A tunnel registered with the engine, not started yet. */
+  #open(runtime: RuntimeService, id: string, local: Duplex): Tunnel {
+    const tunnel = new Tunnel(this, runtime, id, local);
+    this.#tunnels.add(tunnel);
+    return tunnel;
+  }
+
   /** One service with its TLS side built; StartupError with stunnel's lines when that fails. */
   #runtime(service: ServiceConfig, notices: ContextNotice[]): RuntimeService {
+    let tls;
     try {
-      return { config: service, tls: buildServiceTls(service, notices), secondaries: [], rrNext: 0 };
+      tls = buildServiceTls(service, notices);
     } catch (err) {
       if (err instanceof ContextError) throw new StartupError(err.messages);
       throw err;
     }
+    const secondaries: RuntimeService[] = [];
+    return {
+      config: service,
+      tls,
+      secondaries,
+      rrNext: 0,
+      destinations: service.delay ? null : literalDestinations(service.connect),
+      localSetup: socketSetup(service.socketOptions, 'l'),
+      remoteSetup: socketSetup(service.socketOptions, 'r'),
+      serverOptions: null,
+    };
+  }
+
+  /**
+   * Names in `connect` are resolved once, now, unless `delay = yes`. A name that does not
+   * resolve turns the service to delayed lookups, as stunnel does.
+   */
+  async #resolveAll(prepared: Prepared): Promise<void> {
+    for (const runtime of prepared.services.values()) {
+      const config = runtime.config;
+      if (config.delay || runtime.destinations !== null || config.connect.length === 0) continue;
+      let failed = false;
+      const list = await resolveTargets(config.connect, { say: () => undefined, wants: () => false }, () => { failed = true; });
+      if (failed || list.length === 0) {
+        this.#main(6, 'Cannot resolve connect target - delaying DNS lookup');
+        runtime.destinations = null;
+      } else {
+        runtime.destinations = list;
+      }
+    }
   }
 
   #main(level: LogLevel, text: string): void {
-    const limit = this.#current?.config.global.debugLevel ?? 7;
-    if (level <= limit) this.log.write(level, this.mainId, text);
+    if (level <= this.#mainLevel) this.log.write(level, this.mainId, text);
   }
 
   #flushNotices(config: Config, notices: readonly ContextNotice[]): void {
@@ -202,46 +284,65 @@ export class Engine extends EventEmitter implements TunnelHost {
     return { listeners, failures };
   }
 
+  /** exec+connect services: the program's stdio is the client side; `retry = yes` runs it again. */
+  #startExecConnect(prepared: Prepared): void {
+    const loops: ExecConnectLoop[] = [];
+    for (const runtime of prepared.services.values()) {
+      const config = runtime.config;
+      if (config === prepared.config.inetd || config.accept.length > 0 || !config.exec || config.connect.length === 0) continue;
+      this.#main(7, `Starting exec+connect service [${config.name}]`);
+      loops.push(new ExecConnectLoop(runtime, this.#ids.next(config), this.log, (id, stream) => this.#open(runtime, id, stream)));
+    }
+    this.#execLoops = loops;
+    for (const loop of loops) loop.run();
+  }
+
   #onConnection = (listener: Listener, socket: Socket): void => {
-    if (Date.now() < this.#suspendedUntil) {
+    if (this.#suspendedUntil !== 0) {
+      if (Date.now() < this.#suspendedUntil) {
+        socket.destroy();
+        return;
+      }
+      this.#suspendedUntil = 0;
+    }
+    const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
+    if (fd >= this.#fdWallAt) {
       socket.destroy();
+      this.#suspend('local socket: Too many open files (24)');
       return;
     }
-    socket.on('error', noop);
     if (this.#tunnels.size >= this.#clientsAllowed) {
       this.#main(4, `Connection rejected: too many clients (>=${this.#clientsAllowed})`);
       socket.destroy();
       return;
     }
     const service = listener.service;
-    applySocketOptions(socket, 'l', service.config.socketOptions);
-    this.#main(7, `Service [${service.config.name}] accepted (FD=${fdOf(socket)}) from ${peerText(socket)}`);
-    const tunnel = new Tunnel(this, service, this.#ids.next(service.config), socket);
-    socket.removeListener('error', noop);
-    this.#tunnels.add(tunnel);
-    void tunnel.run();
-  };
-
-  /**
-   * accept() failing for lack of descriptors: Node keeps the listener open and reports
-   * the error here. Say so once per burst and refuse connections for a second.
-   */
-  #onAcceptError = (err: NodeJS.ErrnoException): void => {
-    if (err.code !== 'EMFILE' && err.code !== 'ENFILE') {
-      this.#main(3, `accept: ${systemErrorText(err)}`);
+    try {
+      service.localSetup(socket);
+    } catch (err) {
+      this.#main(3, (err as Error).message);
+      socket.destroy();
       return;
     }
+    if (this.#mainLevel >= 7) {
+      this.#main(7, `Service [${service.config.name}] accepted (FD=${fd}) from ${socket.remoteAddress}:${socket.remotePort}`);
+    }
+    this.#open(service, this.#ids.next(service.config), socket).start();
+  };
+
+  /** The descriptor wall: say so once per burst, refuse connections for a second. */
+  #suspend(line: string | null): void {
     const now = Date.now();
     if (now < this.#suspendedUntil) return;
     this.#suspendedUntil = now + FD_WALL_PAUSE_MS;
-    this.#main(3, `local socket: ${systemErrorText(err)}`);
+    if (line) this.#main(3, line);
     this.#main(5, 'Accepting new connections suspended for 1 second');
     this.emit('fdWall');
+  }
+
+  /** accept() errors that do reach Node (the emfile trick failed, or another error). */
+  #onAcceptError = (err: NodeJS.ErrnoException): void => {
+    if (err.code === 'EMFILE' || err.code === 'ENFILE') this.#suspend(`local socket: ${systemErrorText(err)}`);
+    else this.#main(3, `accept: ${systemErrorText(err)}`);
   };
-}
-
-function noop(): void {}
-
-function fdOf(socket: Socket): number {
-  return (socket as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
 }

@@ -1,7 +1,9 @@
 /**
  * @module engine/ids
  * Connection ids for `LOGn[ID]`: one counter per process shared by every service
- * (`logId = sequential`), or stunnel's other schemes.
+ * (`logId = sequential`), or stunnel's other schemes. With `workers = N` each worker
+ * process puts its worker number in front of its sequential ids (`2.17`), so ids stay
+ * unique in a log the workers share.
  */
 import { randomBytes } from 'node:crypto';
 import type { ServiceConfig } from '../config/model';
@@ -15,6 +17,13 @@ function uniqueId(): string {
   return id;
 }
 
+let sequencePrefix = '';
+
+/** Sets what every sequential id of this process starts with (a worker's `2.`); '' by default. */
+export function setConnectionIdPrefix(prefix: string): void {
+  sequencePrefix = prefix;
+}
+
 export class ConnectionIds {
   #next = 0;
 
@@ -24,7 +33,7 @@ export class ConnectionIds {
     switch (service.logId) {
       case 'unique': return uniqueId();
       case 'process': return String(process.pid);
-      default: return String(n);
+      default: return sequencePrefix + n;
     }
   }
 }

@@ -6,7 +6,7 @@
 import { chownSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Address } from '../config/model';
-import { applySocketOptions } from '../net/sockopts';
+import { applySocketOptions, listenOptions } from '../net/sockopts';
 import { boundText, listenHost, listenKey } from './address';
 import type { RuntimeService } from './service';
 
@@ -21,7 +21,10 @@ export class Listener {
     this.server = createServer({ allowHalfOpen: true }, (socket) => onConnection(this, socket));
   }
 
-  /** Binds; rejects with the system error (EADDRINUSE, EACCES, …). */
+  /**
+   * Binds (IPV6_V6ONLY is a listen option: it must be set before bind); rejects with the
+   * system error (EADDRINUSE, EACCES, …) or the accept-socket option the kernel refused.
+   */
   listen(): Promise<void> {
     const address = this.address;
     if (address.kind === 'unix') {
@@ -36,11 +39,17 @@ export class Listener {
       this.server.once('error', onError);
       const options = address.kind === 'unix'
         ? { path: address.path, backlog: 4096 }
-        : { host: listenHost(address), port: address.port, backlog: 4096 };
+        : { host: listenHost(address), port: address.port, backlog: 4096, ...listenOptions(this.service.config.socketOptions) };
       this.server.listen(options, () => {
         this.server.removeListener('error', onError);
-        if (address.kind === 'unix') this.#chown();
-        applySocketOptions(this.server, 'a', this.service.config.socketOptions);
+        try {
+          if (address.kind === 'unix') this.#chown();
+          applySocketOptions(this.server, 'a', this.service.config.socketOptions);
+        } catch (err) {
+          this.server.close();
+          reject(err);
+          return;
+        }
         resolve();
       });
     });

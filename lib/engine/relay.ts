@@ -7,161 +7,253 @@
  *       ▼                              ▼
  *     reset                          closed
  *
+ * An EOF is passed on (TCP FIN ↔ TLS close_notify) while the other direction keeps
+ * flowing. A peer that resets its socket (ECONNRESET, EPIPE) ends the connection
+ * normally, as stunnel does: after a TLS peer's reset the plain side is closed; after a
+ * plain peer's reset the TLS side still gets its close_notify. Other errors are resets.
+ *
  * Backpressure: a side stops reading while the other side's write buffer is full
- * (write() returned false) and resumes on 'drain', so memory stays bounded whatever
- * the peers do. An EOF is passed on (TCP FIN ↔ TLS close_notify) while the other
- * direction keeps flowing. Errors end the tunnel with a reset.
+ * (write() returned false) and resumes on 'drain', so memory stays bounded whatever the
+ * peers do. Listeners are module-level functions that find their Side through the
+ * stream; per chunk there is one write, one counter and one timer refresh.
  */
 import type { Duplex } from 'node:stream';
 import type { Timeouts } from '../config/model';
 import { isPeerDisconnect, systemErrorText } from '../tls/syserror';
-import type { LineSink } from '../tls/verify';
+import type { Speaker } from '../tls/verify';
+import { alertExchanged, tlsToldStatus, type CloseStatus } from './status';
 
-export type CloseStatus = 'closed' | 'reset';
+const SIDE = Symbol('relay side');
+type RelayStream = Duplex & { [SIDE]?: Side };
 
-/** One direction of the relay: reads `from`, writes `to`, counts what it wrote. */
-class Direction {
-  bytes = 0;
-  ended = false;
-  flushed = false;
+/** One socket of the relay and what has happened to it. */
+class Side {
+  /** Bytes written to this side. */
+  written = 0;
+  /** The peer finished sending (EOF read). */
+  readEnded = false;
+  /** Our EOF to this side was flushed. */
+  writeFinished = false;
+  /** The peer is gone (reset): whatever is meant for it is dropped. */
+  gone = false;
+  other!: Side;
 
-  constructor(readonly from: Duplex, readonly to: Duplex, readonly relay: Relay) {}
+  constructor(readonly relay: Relay, readonly stream: RelayStream, readonly isTls: boolean) {}
+}
 
-  readonly onData = (chunk: Buffer): void => {
-    this.bytes += chunk.length;
-    this.relay.touch();
-    if (!this.to.write(chunk)) this.from.pause();
-  };
-
-  readonly onDrain = (): void => {
-    this.from.resume();
-  };
-
-  readonly onEnd = (): void => {
-    this.ended = true;
-    this.relay.sourceEnded(this);
-    this.to.end();
-  };
-
-  readonly onFinish = (): void => {
-    this.flushed = true;
-    this.relay.destinationFlushed(this);
-  };
+/** What the relay reports to: lines, and once, how the connection ended. */
+export interface RelayOwner extends Speaker {
+  relayDone(status: CloseStatus): void;
 }
 
 export class Relay {
-  readonly #toSocket: Direction;
-  readonly #toTls: Direction;
+  readonly #tls: Side;
+  readonly #plain: Side;
+  readonly #owner: RelayOwner;
   readonly #timeouts: Timeouts;
-  readonly #say: LineSink;
-  readonly #done: (status: CloseStatus) => void;
+  readonly #tlsIsRemote: boolean;
   #timer: NodeJS.Timeout | null = null;
+  #closing = false;
   #finished = false;
 
   /**
    * @param tls the TLS side (server mode: the client; client mode: the remote server)
    * @param plain the plain side
-   * @param done called once with how the tunnel ended; the caller closes the sockets
+   * @param tlsIsRemote client mode: the TLS side is the connect side (for the close status)
    */
-  constructor(tls: Duplex, plain: Duplex, timeouts: Timeouts, say: LineSink, done: (status: CloseStatus) => void) {
-    this.#toSocket = new Direction(tls, plain, this);
-    this.#toTls = new Direction(plain, tls, this);
+  constructor(tls: Duplex, plain: Duplex, timeouts: Timeouts, owner: RelayOwner, tlsIsRemote: boolean) {
+    this.#tls = new Side(this, tls, true);
+    this.#plain = new Side(this, plain, false);
+    this.#tls.other = this.#plain;
+    this.#plain.other = this.#tls;
+    this.#owner = owner;
     this.#timeouts = timeouts;
-    this.#say = say;
-    this.#done = done;
-    for (const d of [this.#toSocket, this.#toTls]) {
-      d.from.on('data', d.onData);
-      d.from.on('end', d.onEnd);
-      d.to.on('drain', d.onDrain);
-      d.to.on('finish', d.onFinish);
-      // A peer may have sent its EOF before the relay started (Node emits 'end' on an empty ended stream).
-      if (d.from.readableEnded) process.nextTick(d.onEnd);
-    }
-    tls.on('error', this.#onTlsError);
-    plain.on('error', this.#onPlainError);
-    tls.on('close', this.#onTlsClose);
-    plain.on('close', this.#onPlainClose);
-    this.#arm(timeouts.idle, this.#idleExpired);
-    tls.resume();
-    plain.resume();
+    this.#tlsIsRemote = tlsIsRemote;
+    this.#timer = setTimeout(onIdleExpired, Math.max(0, timeouts.idle) * 1000, this);
+    attach(this.#tls);
+    attach(this.#plain);
   }
 
   /** Bytes written to the TLS side (stunnel's "sent to TLS"). */
   get sentToTls(): number {
-    return this.#toTls.bytes;
+    return this.#tls.written;
   }
 
   /** Bytes written to the plain side (stunnel's "sent to socket"). */
   get sentToSocket(): number {
-    return this.#toSocket.bytes;
+    return this.#plain.written;
   }
 
-  /** Activity: pushes the idle / close deadline back (no allocation: Timeout.refresh). */
+  /** Bytes held in Node's buffers for this tunnel (written but not yet sent, read but not yet relayed). */
+  get bufferedBytes(): number {
+    let total = 0;
+    for (const side of [this.#tls, this.#plain]) total += side.stream.writableLength + side.stream.readableLength;
+    return total;
+  }
+
+  /** Activity: pushes the idle deadline back (no allocation: Timeout.refresh). */
   touch(): void {
-    this.#timer?.refresh();
+    if (!this.#closing) this.#timer?.refresh();
   }
 
-  sourceEnded(direction: Direction): void {
-    this.#say(6, direction === this.#toSocket ? 'TLS closed (SSL_read)' : 'Read socket closed (readsocket)');
-    this.#arm(this.#timeouts.close, this.#closeExpired);
+  /** The peer of `side` finished sending: pass the EOF on. */
+  ended(side: Side): void {
+    side.readEnded = true;
+    if (this.#owner.wants(6)) this.#owner.say(6, side.isTls ? 'TLS closed (SSL_read)' : 'Read socket closed (readsocket)');
+    this.#startClosing();
+    if (!side.other.gone) side.other.stream.end();
+    else this.#checkDone();
   }
 
-  destinationFlushed(direction: Direction): void {
-    this.#say(direction === this.#toTls ? 6 : 7, direction === this.#toTls
-      ? 'SSL_shutdown successfully sent close_notify alert'
-      : 'Sent socket write shutdown');
-    if (this.#toSocket.flushed && this.#toTls.flushed) this.#finish('closed');
+  /** Our EOF to `side` was flushed. */
+  flushed(side: Side): void {
+    side.writeFinished = true;
+    if (side.isTls) {
+      if (this.#owner.wants(6)) this.#owner.say(6, 'SSL_shutdown successfully sent close_notify alert');
+    } else if (this.#owner.wants(7)) {
+      this.#owner.say(7, 'Sent socket write shutdown');
+    }
+    this.#checkDone();
   }
 
-  /** Ends the relay from outside (engine shutdown): no further callbacks. */
+  /** An error on `side`'s stream (routed here by the tunnel, which owns the error listeners). */
+  failed(stream: Duplex, err: Error): void {
+    if (this.#finished) return;
+    const side = stream === this.#tls.stream ? this.#tls : this.#plain;
+    if (isPeerDisconnect(err)) {
+      if (this.#owner.wants(6)) this.#owner.say(6, `${side.isTls ? 'TLS fd' : 'socket fd'}: ${systemErrorText(err)}`);
+      this.#peerGone(side);
+      return;
+    }
+    if (side.isTls && alertExchanged(err)) {
+      this.#owner.say(3, `SSL_read: ${err.message.trim()}`);
+      this.#finish(tlsToldStatus(this.#tlsIsRemote));
+      return;
+    }
+    const operation = side.isTls ? 'SSL_read' : 'readsocket';
+    const errno = (err as NodeJS.ErrnoException).errno !== undefined;
+    this.#owner.say(3, `${operation}: ${errno ? systemErrorText(err) : err.message.trim()}`);
+    this.#finish('reset');
+  }
+
+  /** `side`'s stream closed; without its EOF and ours both done, its peer went away. */
+  closed(stream: Duplex): void {
+    if (this.#finished) return;
+    const side = stream === this.#tls.stream ? this.#tls : this.#plain;
+    if (side.readEnded && side.writeFinished) return;
+    this.#peerGone(side);
+  }
+
+  /** Ends the relay from outside (the tunnel ended): no further callbacks. */
   stop(): void {
+    if (this.#finished) return;
     this.#finished = true;
     if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    detach(this.#tls);
+    detach(this.#plain);
   }
 
-  #arm(seconds: number, onExpiry: () => void): void {
+  idleExpired(): void {
+    if (this.#closing) {
+      this.#owner.say(3, 'transfer: s_poll_wait: TIMEOUTclose exceeded: closing');
+      this.#finish('closed');
+    } else {
+      if (this.#owner.wants(6)) this.#owner.say(6, 'transfer: s_poll_wait: TIMEOUTidle exceeded: sending reset');
+      this.#finish('reset');
+    }
+  }
+
+  /**
+   * The peer of `side` reset or dropped its socket. A TLS peer gone: nothing more can reach
+   * it, the connection is over. A plain peer gone: the TLS peer still gets close_notify.
+   */
+  #peerGone(side: Side): void {
+    if (side.gone) return;
+    side.gone = true;
+    if (side.isTls) {
+      if (this.#owner.wants(6)) this.#owner.say(6, 'TLS socket closed (SSL_read)');
+      this.#finish('closed');
+      return;
+    }
+    if (this.#owner.wants(6)) this.#owner.say(6, 'writesocket: Socket is closed');
+    this.#startClosing();
+    const tls = side.other;
+    if (tls.writeFinished) this.#checkDone();
+    else if (!tls.stream.writableEnded) tls.stream.end();
+  }
+
+  #startClosing(): void {
+    if (this.#closing || this.#finished) return;
+    this.#closing = true;
     if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = setTimeout(onExpiry, Math.max(0, seconds) * 1000);
+    this.#timer = setTimeout(onIdleExpired, Math.max(0, this.#timeouts.close) * 1000, this);
   }
 
-  #idleExpired = (): void => {
-    this.#say(6, 'transfer: s_poll_wait: TIMEOUTidle exceeded: sending reset');
-    this.#finish('reset');
-  };
-
-  #closeExpired = (): void => {
-    this.#say(3, 'transfer: s_poll_wait: TIMEOUTclose exceeded: closing');
-    this.#finish('closed');
-  };
-
-  #onTlsError = (err: Error): void => {
-    this.#sideError('TLS fd', 'SSL_read', err);
-  };
-
-  #onPlainError = (err: Error): void => {
-    this.#sideError('socket fd', 'readsocket', err);
-  };
-
-  #sideError(label: string, operation: string, err: Error): void {
-    if (this.#finished) return;
-    if (isPeerDisconnect(err)) this.#say(6, `${label}: ${systemErrorText(err)}`);
-    else if ((err as NodeJS.ErrnoException).errno !== undefined) this.#say(3, `${operation}: ${systemErrorText(err)}`);
-    else this.#say(3, `${operation}: ${err.message.trim()}`);
-    this.#finish('reset');
+  /**
+   * Closed when both EOFs were read and both of ours flushed; once the plain peer is gone,
+   * as soon as the TLS peer has its close_notify.
+   */
+  #checkDone(): void {
+    const tls = this.#tls;
+    const plain = this.#plain;
+    const done = plain.gone
+      ? tls.writeFinished
+      : tls.writeFinished && plain.writeFinished && tls.readEnded && plain.readEnded;
+    if (done) this.#finish('closed');
   }
-
-  /** A side that closes after its EOF was read and our writes to it were flushed closed cleanly. */
-  #onTlsClose = (): void => {
-    if (!(this.#toSocket.ended && this.#toTls.flushed)) this.#finish('reset');
-  };
-
-  #onPlainClose = (): void => {
-    if (!(this.#toTls.ended && this.#toSocket.flushed)) this.#finish('reset');
-  };
 
   #finish(status: CloseStatus): void {
     if (this.#finished) return;
     this.stop();
-    this.#done(status);
+    this.#owner.relayDone(status);
   }
+}
+
+function attach(side: Side): void {
+  const stream = side.stream;
+  stream[SIDE] = side;
+  stream.on('data', onData);
+  stream.on('end', onEnd);
+  stream.on('drain', onDrain);
+  stream.on('finish', onFinish);
+  // A peer may have sent its EOF before the relay started.
+  if (stream.readableEnded) process.nextTick(onEnd.bind(stream));
+  stream.resume();
+}
+
+function detach(side: Side): void {
+  const stream = side.stream;
+  stream.removeListener('data', onData);
+  stream.removeListener('end', onEnd);
+  stream.removeListener('drain', onDrain);
+  stream.removeListener('finish', onFinish);
+  stream[SIDE] = undefined;
+}
+
+function onData(this: RelayStream, chunk: Buffer): void {
+  const side = this[SIDE]!;
+  const to = side.other;
+  if (to.gone) return;
+  to.written += chunk.length;
+  side.relay.touch();
+  if (!to.stream.write(chunk)) this.pause();
+}
+
+function onDrain(this: RelayStream): void {
+  this[SIDE]!.other.stream.resume();
+}
+
+function onEnd(this: RelayStream): void {
+  const side = this[SIDE];
+  if (side && !side.readEnded) side.relay.ended(side);
+}
+
+function onFinish(this: RelayStream): void {
+  const side = this[SIDE];
+  if (side) side.relay.flushed(side);
+}
+
+function onIdleExpired(relay: Relay): void {
+  relay.idleExpired();
 }

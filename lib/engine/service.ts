@@ -3,8 +3,11 @@
  * A service ready to serve: its configuration, its TLS side, its SNI secondaries and
  * the little state connections share (the round-robin position).
  */
+import type { TLSSocketOptions } from 'node:tls';
 import type { ServiceConfig } from '../config/model';
 import type { ServiceTls } from '../tls/context';
+import type { Destination } from './connect';
+import type { SocketSetup } from './sockets';
 
 export interface RuntimeService {
   readonly config: ServiceConfig;
@@ -13,6 +16,16 @@ export interface RuntimeService {
   readonly secondaries: RuntimeService[];
   /** Next round-robin start position (`failover = rr`). */
   rrNext: number;
+  /**
+   * Where `connect` goes, resolved when the service started; null = resolve for every
+   * connection (`delay = yes`, or a name that did not resolve at start).
+   */
+  destinations: Destination[] | null;
+  /** Options for accepted and for remote sockets. */
+  readonly localSetup: SocketSetup;
+  readonly remoteSetup: SocketSetup;
+  /** Server side: the options of every TLSSocket, built on first use (callbacks find their tunnel through the socket). */
+  serverOptions: TLSSocketOptions | null;
 }
 
 /** `*.example.com` matches `a.example.com` (and deeper names); otherwise a case-insensitive equality. */

@@ -18,7 +18,8 @@ interface ResettableHandle {
 
 /** Ends `stream` now; with `rst` and a TCP socket underneath, with a reset. Idempotent. */
 export function closeStream(stream: Duplex, raw: Socket | null, rst: boolean): void {
-  stream.on('error', noop);
+  // The tunnel's own listeners stay attached; a stream nobody listens to must not throw.
+  if (stream.listenerCount('error') === 0) stream.on('error', noop);
   if (stream.destroyed) return;
   if (rst && raw) {
     if (raw === stream) {

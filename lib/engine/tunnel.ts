@@ -7,19 +7,26 @@
  *
  * Server mode finishes the handshake before dialing, so a client that never completes
  * it cannot hold a backend socket. Every failure ends this tunnel only.
+ *
+ * The tunnel is driven by events, without promises: each stream it holds points back to
+ * it (a symbol property) and carries the same module-level 'error' and 'close' listeners
+ * for its whole life; what an event means depends on the tunnel's phase. Lines above
+ * the service's `debug` level are never built.
  */
 import { Socket } from 'node:net';
 import { connect as tlsConnect, TLSSocket, type SecureContext, type Server as TlsServer, type TLSSocketOptions } from 'node:tls';
 import type { Duplex } from 'node:stream';
-import type { LogLevel } from '../config/model';
+import type { LogLevel, ServiceConfig } from '../config/model';
 import type { LogWriter } from '../log';
 import { cipherLine, handshakeErrorText, sessionLine } from '../tls/describe';
-import { judgePeer, subjectText } from '../tls/verify';
+import { isPeerDisconnect, systemErrorText } from '../tls/syserror';
+import { judgePeer, subjectText, type Speaker } from '../tls/verify';
 import { peerText } from './address';
-import { dial, resolveTargets, type DialHandle } from './connect';
+import { Dialer, literalDestinations, resolveTargets, type Destination, type DialOwner } from './connect';
 import { startExec } from './exec';
-import { Relay, type CloseStatus } from './relay';
+import { Relay, type RelayOwner } from './relay';
 import { sniSecondary, type RuntimeService } from './service';
+import { alertExchanged, resetsLocal, resetsRemote, tlsToldStatus, type CloseStatus } from './status';
 import { closeStream } from './teardown';
 
 /** What a tunnel needs from the engine. */
@@ -27,15 +34,20 @@ export interface TunnelHost {
   readonly log: LogWriter;
   /** Called once when the tunnel has ended (logged or killed). */
   forget(tunnel: Tunnel): void;
+  /** The descriptor table is full (a remote socket could not be created). */
+  descriptorShortage(): void;
 }
 
-interface Endpoint {
-  readonly stream: Duplex;
-  /** The TCP socket underneath (for resets and addresses), if there is one. */
-  readonly raw: Socket | null;
-}
+const TUNNEL = Symbol('tunnel');
+type Owned = Duplex & { [TUNNEL]?: Tunnel };
 
 const UNEXPECTED_EOF = 'error:0A000126:SSL routines::unexpected eof while reading';
+
+const HANDSHAKE = 0;
+const DIALING = 1;
+const CONNECTING_TLS = 2;
+const RELAYING = 3;
+const ENDED = 4;
 
 function proxyHeader(client: Socket | null): string {
   if (!client?.remoteAddress || !client.localAddress) return 'PROXY UNKNOWN\r\n';
@@ -43,31 +55,49 @@ function proxyHeader(client: Socket | null): string {
   return `PROXY ${family} ${client.remoteAddress} ${client.localAddress} ${client.remotePort} ${client.localPort}\r\n`;
 }
 
-export class Tunnel {
+/** The options every server-side TLSSocket of a service is made with (callbacks find the tunnel through the socket). */
+function serverSocketOptions(service: RuntimeService): TLSSocketOptions {
+  const tls = service.tls;
+  return <TLSSocketOptions & { pskCallback?: unknown }>{
+    isServer: true,
+    // Node asks this object for sessions by id ('newSession'/'resumeSession'); it need not be a real tls.Server.
+    server: (tls.serverSessions ?? undefined) as unknown as TlsServer | undefined,
+    secureContext: tls.secureContext,
+    requestCert: tls.requestCert,
+    rejectUnauthorized: tls.refuseWithoutCert,
+    SNICallback: service.secondaries.length > 0 ? pickSni : undefined,
+    pskCallback: tls.psk ? serverPsk : undefined,
+  };
+}
+
+export class Tunnel implements DialOwner, RelayOwner, Speaker {
   readonly id: string;
   /** The service serving this connection (a server-side SNI match switches it to the secondary). */
   service: RuntimeService;
   readonly #host: TunnelHost;
-  readonly #local: Endpoint;
-  readonly #peer: string;
+  readonly #config: ServiceConfig;
+  readonly #local: Owned;
+  readonly #localRaw: Socket | null;
   readonly #debugLevel: LogLevel;
-  readonly #dial: DialHandle = { current: null, aborted: false, connected: null };
-  #tlsSide: Endpoint | null = null;
-  #plainSide: Endpoint | null = null;
-  #remote: Endpoint | null = null;
+  #peer: string | null = null;
+  #phase = HANDSHAKE;
+  #tls: TLSSocket | null = null;
+  #remote: Owned | null = null;
+  #remoteRaw: Socket | null = null;
+  #destination: Destination | null = null;
+  #dialer: Dialer | null = null;
   #relay: Relay | null = null;
-  #busyTimer: NodeJS.Timeout | null = null;
-  #ended = false;
-  #markFinished!: () => void;
-  /** Settles when the tunnel has ended, whichever way. */
-  readonly finished = new Promise<void>((resolve) => { this.#markFinished = resolve; });
+  #timer: NodeJS.Timeout | null = null;
+  /** Called once when the tunnel has ended, whichever way (inetd mode waits on it). */
+  onFinished: (() => void) | null = null;
 
   constructor(host: TunnelHost, service: RuntimeService, id: string, local: Duplex) {
     this.#host = host;
     this.service = service;
+    this.#config = service.config;
     this.id = id;
-    this.#local = { stream: local, raw: local instanceof Socket ? local : null };
-    this.#peer = this.#local.raw ? peerText(this.#local.raw) : '';
+    this.#local = local;
+    this.#localRaw = local instanceof Socket ? local : null;
     this.#debugLevel = service.config.debugLevel;
   }
 
@@ -79,257 +109,397 @@ export class Tunnel {
     return this.#relay?.sentToSocket ?? 0;
   }
 
-  /** Writes a connection line when the service's `debug` level lets it through. */
-  readonly say = (level: LogLevel, text: string): void => {
-    if (level <= this.#debugLevel) this.#host.log.write(level, this.id, text);
-  };
+  /** Bytes Node holds for this tunnel right now (0 before relaying). */
+  get bufferedBytes(): number {
+    return this.#relay?.bufferedBytes ?? 0;
+  }
 
-  /** Runs the tunnel; never rejects. */
-  async run(): Promise<void> {
-    const name = this.service.config.name;
-    this.say(5, this.#peer ? `Service [${name}] accepted connection from ${this.#peer}` : `Service [${name}] accepted connection`);
-    if (this.service.config.client) {
-      // The plain client may leave while we dial; in server mode the handshake watches the socket.
-      this.#local.stream.on('error', this.#earlyError);
-      this.#local.stream.on('close', this.#earlyClose);
+  /** `127.0.0.1:51886` of the accepted client, '' when it has no address (pipes). */
+  get peer(): string {
+    this.#peer ??= this.#localRaw ? peerText(this.#localRaw) : '';
+    return this.#peer;
+  }
+
+  /** Would a line at `level` be logged? */
+  wants(level: LogLevel): boolean {
+    return level <= this.#debugLevel;
+  }
+
+  /** Writes a connection line when the service's `debug` level lets it through. */
+  say(level: LogLevel, text: string): void {
+    if (level <= this.#debugLevel) this.#host.log.write(level, this.id, text);
+  }
+
+  /** Starts serving; everything after this is driven by events. */
+  start(): void {
+    if (this.wants(5)) {
+      const name = this.#config.name;
+      this.say(5, this.peer ? `Service [${name}] accepted connection from ${this.peer}` : `Service [${name}] accepted connection`);
     }
-    try {
-      if (this.service.config.client) await this.#runClient();
-      else await this.#runServer();
-    } catch (err) {
-      this.say(3, `INTERNAL ERROR: ${(err as Error).stack ?? err}`);
-      this.#end('reset');
+    if (this.#config.client) {
+      this.#watch(this.#local);
+      this.#phase = DIALING;
+      this.#openRemote(this.#config.connect);
+    } else {
+      this.#serverHandshake();
     }
   }
 
   /** Drops the tunnel without its `Connection closed` line (shutdown, as stunnel on TERM). */
   kill(): void {
-    if (this.#ended) return;
-    this.#ended = true;
-    this.#dial.aborted = true;
-    this.#dial.current?.destroy();
-    this.#cleanup();
-    for (const side of this.#sides()) closeStream(side.stream, side.raw, false);
-    this.#host.forget(this);
-    this.#markFinished();
+    if (this.#phase === ENDED) return;
+    this.#stopAll();
+    this.#closeSides(false, false);
+    this.#finished();
   }
 
-  async #runServer(): Promise<void> {
-    const tls = await this.#serverHandshake();
-    if (!tls) return;
+  // ─── server mode ───────────────────────────────────────────────────────────
+
+  #serverHandshake(): void {
+    const options = this.service.serverOptions ??= serverSocketOptions(this.service);
+    const socket = new TLSSocket(this.#local as Socket, options) as TLSSocket & Owned;
+    this.#tls = socket;
+    this.#watch(socket);
+    socket.on('secure', onServerSecure);
+    socket.on('end', onHandshakeEnd);
+    this.#timer = setTimeout(onBusyExpired, Math.max(0, this.#config.timeouts.busy) * 1000, this);
+  }
+
+  /** TLSSocket 'secure': the server handshake is done. */
+  serverSecure(): void {
+    const tls = this.#tls!;
+    tls.removeListener('secure', onServerSecure);
+    tls.removeListener('end', onHandshakeEnd);
+    if (this.#phase !== HANDSHAKE) return;
+    this.#clearTimer();
+    this.#describeHandshake(tls, true);
     let targets = this.service.config.connect;
-    if (this.service.tls.requestCert && !judgePeer(tls, this.service.config.tls, this.service.tls.trusted, this.say)) {
+    if (this.service.tls.requestCert && !judgePeer(tls, this.service.config.tls, this.service.tls.trusted, this)) {
       if (this.service.config.redirect.length === 0) {
-        this.say(3, `SSL_accept: error:0A000086:SSL routines::certificate verify failed (from ${this.#peer})`);
-        return this.#end('reset');
+        this.say(3, `SSL_accept: error:0A000086:SSL routines::certificate verify failed (from ${this.peer})`);
+        return this.#end(tlsToldStatus(false));
       }
       this.say(5, 'Redirecting connection');
       targets = this.service.config.redirect;
     }
-    const remote = await this.#openRemote(targets, tls);
-    if (!remote) return this.#end('reset');
-    if (this.service.config.protocol === 'proxy') remote.stream.write(proxyHeader(this.#local.raw));
-    this.#startRelay({ stream: tls, raw: this.#local.raw }, remote);
-  }
-
-  async #runClient(): Promise<void> {
-    const remote = await this.#openRemote(this.service.config.connect, null);
-    if (!remote) return this.#end('reset');
-    const tls = await this.#clientHandshake(remote);
-    if (!tls) return;
-    if (!judgePeer(tls, this.service.config.tls, this.service.tls.trusted, this.say)) {
-      this.say(3, 'SSL_connect: error:0A000086:SSL routines::certificate verify failed');
-      return this.#end('reset');
-    }
-    this.#startRelay({ stream: tls, raw: remote.raw }, this.#local);
-  }
-
-  /** TLS server handshake on the accepted socket, under TIMEOUTbusy. Resolves null when it failed (already ended). */
-  #serverHandshake(): Promise<TLSSocket | null> {
-    const svc = this.service;
-    const raw = this.#local.stream;
-    const socket = new TLSSocket(raw as Socket, <TLSSocketOptions & { pskCallback?: unknown }>{
-      isServer: true,
-      // Node asks this object for sessions by id ('newSession'/'resumeSession'); it need not be a real tls.Server.
-      server: (svc.tls.serverSessions ?? undefined) as unknown as TlsServer | undefined,
-      secureContext: svc.tls.secureContext,
-      requestCert: svc.tls.requestCert,
-      rejectUnauthorized: svc.tls.refuseWithoutCert,
-      SNICallback: svc.secondaries.length > 0 ? this.#pickSni : undefined,
-      pskCallback: svc.tls.psk ? this.#serverPsk : undefined,
-    });
-    this.#tlsSide = { stream: socket, raw: this.#local.raw };
-    return this.#handshake(socket, 'secure', 'SSL_accept', ` (from ${this.#peer})`);
-  }
-
-  #clientHandshake(remote: Endpoint): Promise<TLSSocket | null> {
-    const tls = this.service.tls;
-    const session = this.#dial.connected ? tls.clientSessions?.get(this.#dial.connected) : undefined;
-    if (tls.servername) this.say(6, `SNI: sending servername: ${tls.servername}`);
-    const socket = tlsConnect({
-      socket: remote.stream,
-      secureContext: tls.secureContext,
-      servername: tls.servername,
-      session,
-      rejectUnauthorized: false,
-      checkServerIdentity: () => undefined,
-      pskCallback: tls.psk ? this.#clientPsk : undefined,
-    });
-    const target = this.#dial.connected;
-    if (tls.clientSessions && target) {
-      const cache = tls.clientSessions;
-      socket.on('session', (data: Buffer) => cache.set(target, data));
-    }
-    this.#tlsSide = { stream: socket, raw: remote.raw };
-    return this.#handshake(socket, 'secureConnect', 'SSL_connect', '');
-  }
-
-  /** Waits for `doneEvent`; on error, EOF or TIMEOUTbusy logs stunnel's lines and ends the tunnel with a reset. */
-  #handshake(socket: TLSSocket, doneEvent: string, operation: string, suffix: string): Promise<TLSSocket | null> {
-    return new Promise((resolve) => {
-      const settle = (ok: boolean, failure?: string): void => {
-        if (this.#busyTimer) clearTimeout(this.#busyTimer);
-        this.#busyTimer = null;
-        socket.removeListener('error', onError);
-        socket.removeListener('close', onClose);
-        socket.removeListener(doneEvent, onDone);
-        if (ok) {
-          socket.on('error', this.#earlyError);
-          socket.on('close', this.#earlyClose);
-          resolve(socket);
-          return;
-        }
-        if (failure) this.say(3, `${operation}: ${failure}${suffix}`);
-        this.#end('reset');
-        resolve(null);
-      };
-      const onError = (err: Error) => settle(false, handshakeErrorText(err));
-      const onClose = () => settle(false, UNEXPECTED_EOF);
-      const onDone = () => {
-        // Hold what the peer sends until the relay reads it (Node may have set the stream flowing).
-        socket.pause();
-        if (this.#ended) return settle(false);
-        this.say(6, sessionLine(socket, doneEvent === 'secure'));
-        this.say(6, cipherLine(socket));
-        settle(true);
-      };
-      this.#busyTimer = setTimeout(() => {
-        this.say(6, 'ssl_start: s_poll_wait: TIMEOUTbusy exceeded: sending reset');
-        settle(false);
-      }, Math.max(0, this.service.config.timeouts.busy) * 1000);
-      socket.once('error', onError);
-      socket.once('close', onClose);
-      socket.once(doneEvent, onDone);
-    });
+    this.#phase = DIALING;
+    this.#openRemote(targets);
   }
 
   /** Server-side SNI: switch to the secondary service whose pattern matches. */
-  #pickSni = (servername: string, done: (err: Error | null, ctx?: SecureContext) => void): void => {
+  pickSni(servername: string): SecureContext | undefined {
     this.say(6, `SNI: requested servername: ${servername}`);
     const secondary = sniSecondary(this.service, servername);
     if (!secondary) {
       this.say(3, `SNI: no pattern matched servername: ${servername}`);
-      done(null, undefined);
-      return;
+      return undefined;
     }
-    this.say(7, `SNI: matched pattern: ${secondary.config.sniPattern}`);
+    if (this.wants(7)) this.say(7, `SNI: matched pattern: ${secondary.config.sniPattern}`);
     this.say(5, `SNI: switched to service [${secondary.config.name}]`);
     this.service = secondary;
-    done(null, secondary.tls.secureContext);
-  };
+    return secondary.tls.secureContext;
+  }
 
-  #serverPsk = (_socket: TLSSocket, identity: string): Buffer | null => {
+  serverPsk(identity: string): Buffer | null {
     const key = this.service.tls.psk?.get(identity) ?? null;
     if (!key) this.say(3, `PSK identity not found (session ${identity})`);
     else this.say(6, `PSK client identity: ${identity}`);
     return key;
-  };
+  }
 
-  #clientPsk = (): { psk: Buffer; identity: string } | null => {
+  // ─── the far side ──────────────────────────────────────────────────────────
+
+  /** The far endpoint: the exec'd program, or a dialed socket (resolving names first with `delay`). */
+  #openRemote(targets: ServiceConfig['connect']): void {
+    const config = this.service.config;
+    if (config.exec && targets.length === 0) {
+      const cert = this.#tls?.getPeerX509Certificate();
+      const stream = startExec(config, {
+        host: this.#localRaw?.remoteAddress ?? '', port: this.#localRaw?.remotePort ?? 0,
+        subject: cert ? subjectText(cert) : undefined, issuer: cert ? cert.issuer.split('\n').reverse().join(',') : undefined,
+      }, this);
+      this.#remote = stream;
+      this.#watch(stream);
+      this.#remoteReady();
+      return;
+    }
+    const known = targets === config.connect ? this.service.destinations : literalDestinations(targets);
+    if (known) {
+      this.#dial(known);
+      return;
+    }
+    resolveTargets(targets, this).then((list) => {
+      if (this.#phase === DIALING) this.#dial(list);
+    }, (err) => this.#internalError(err));
+  }
+
+  #dial(destinations: readonly Destination[]): void {
+    const config = this.service.config;
+    const start = config.failover === 'rr' && !config.delay ? this.service.rrNext++ : 0;
+    this.#dialer = new Dialer(this, config, destinations, start, this.service.remoteSetup);
+    this.#dialer.next();
+  }
+
+  /** DialOwner: the remote socket answered (options applied), or nothing did. */
+  dialed(socket: Socket | null, destination: Destination | null): void {
+    this.#dialer = null;
+    if (this.#phase !== DIALING) {
+      socket?.destroy();
+      return;
+    }
+    if (!socket) return this.#end('reset');
+    this.#remote = socket;
+    this.#remoteRaw = socket;
+    this.#destination = destination;
+    if (this.wants(5)) this.say(5, `Service [${this.service.config.name}] connected remote server from ${socket.localAddress}:${socket.localPort}`);
+    this.#remoteReady();
+  }
+
+  /** DialOwner: a remote socket failed with EMFILE/ENFILE. */
+  descriptorShortage(): void {
+    this.#host.descriptorShortage();
+  }
+
+  #remoteReady(): void {
+    if (this.service.config.client) {
+      this.#clientHandshake(this.#remote!);
+      return;
+    }
+    if (this.#remoteRaw) this.#watch(this.#remoteRaw);
+    if (this.service.config.protocol === 'proxy') this.#remote!.write(proxyHeader(this.#localRaw));
+    this.#startRelay(this.#tls!, this.#remote!);
+  }
+
+  // ─── client mode ───────────────────────────────────────────────────────────
+
+  #clientHandshake(remote: Duplex): void {
+    const tls = this.service.tls;
+    const target = this.#destination?.text ?? null;
+    const session = target ? tls.clientSessions?.get(target) : undefined;
+    if (tls.servername && this.wants(6)) this.say(6, `SNI: sending servername: ${tls.servername}`);
+    const socket = tlsConnect({
+      socket: remote,
+      secureContext: tls.secureContext,
+      servername: tls.servername,
+      session,
+      rejectUnauthorized: false,
+      checkServerIdentity: noIdentityCheck,
+      pskCallback: tls.psk ? clientPsk : undefined,
+    }) as TLSSocket & Owned;
+    this.#tls = socket;
+    this.#phase = CONNECTING_TLS;
+    this.#watch(socket);
+    socket.on('secureConnect', onClientSecure);
+    socket.on('end', onHandshakeEnd);
+    if (tls.clientSessions && target) socket.on('session', onClientSession);
+    this.#timer = setTimeout(onBusyExpired, Math.max(0, this.#config.timeouts.busy) * 1000, this);
+  }
+
+  /** TLSSocket 'secureConnect': the client handshake is done. */
+  clientSecure(): void {
+    const tls = this.#tls!;
+    tls.removeListener('secureConnect', onClientSecure);
+    tls.removeListener('end', onHandshakeEnd);
+    if (this.#phase !== CONNECTING_TLS) return;
+    this.#clearTimer();
+    this.#describeHandshake(tls, false);
+    if (!judgePeer(tls, this.service.config.tls, this.service.tls.trusted, this)) {
+      this.say(3, 'SSL_connect: error:0A000086:SSL routines::certificate verify failed');
+      return this.#end(tlsToldStatus(true));
+    }
+    this.#startRelay(tls, this.#local);
+  }
+
+  clientSession(data: Buffer): void {
+    const target = this.#destination?.text;
+    if (target) this.service.tls.clientSessions?.set(target, data);
+  }
+
+  clientPsk(): { psk: Buffer; identity: string } | null {
     const tls = this.service.tls;
     const identity = tls.pskIdentity;
     const psk = identity !== null ? tls.psk?.get(identity) : undefined;
     if (!psk || identity === null) return null;
     return { psk, identity };
-  };
+  }
 
-  /** The far endpoint: the exec'd program or a dialed socket. Null when none answered (already logged). */
-  async #openRemote(targets: RuntimeService['config']['connect'], tls: TLSSocket | null): Promise<Endpoint | null> {
-    const config = this.service.config;
-    if (config.exec && targets.length === 0) {
-      const cert = tls?.getPeerX509Certificate();
-      const stream = startExec(config, {
-        host: this.#local.raw?.remoteAddress ?? '', port: this.#local.raw?.remotePort ?? 0,
-        subject: cert ? subjectText(cert) : undefined, issuer: cert ? cert.issuer.split('\n').reverse().join(',') : undefined,
-      }, this.say);
-      this.#remote = { stream, raw: null };
-      return this.#ended ? null : this.#remote;
+  // ─── relaying and ending ───────────────────────────────────────────────────
+
+  #describeHandshake(tls: TLSSocket, server: boolean): void {
+    if (!this.wants(6)) return;
+    this.say(6, sessionLine(tls, server));
+    this.say(6, cipherLine(tls));
+  }
+
+  #startRelay(tls: Duplex, plain: Duplex): void {
+    if (this.#phase === ENDED) return;
+    this.#phase = RELAYING;
+    this.#relay = new Relay(tls, plain, this.service.config.timeouts, this, this.service.config.client);
+  }
+
+  /** RelayOwner: the relay has ended. */
+  relayDone(status: CloseStatus): void {
+    this.#end(status);
+  }
+
+  /** Every stream the tunnel holds carries these two listeners for its whole life. */
+  #watch(stream: Owned): void {
+    stream[TUNNEL] = this;
+    stream.on('error', onStreamError);
+    stream.on('close', onStreamClose);
+  }
+
+  /** An error on one of our streams: what it means depends on the phase. */
+  streamError(stream: Duplex, err: Error): void {
+    switch (this.#phase) {
+      case ENDED:
+        return;
+      case RELAYING:
+        this.#relay!.failed(stream, err);
+        return;
+      case HANDSHAKE:
+      case CONNECTING_TLS:
+        if (stream === this.#tls) return this.#handshakeFailed(err);
+        break;
     }
-    const destinations = await resolveTargets(targets, this.say);
-    if (this.#ended) return null;
-    const start = config.failover === 'rr' && !config.delay ? this.service.rrNext++ : 0;
-    const socket = await dial(destinations, start, config, this.#dial, this.say);
-    if (!socket || this.#ended) return null;
-    this.#remote = { stream: socket, raw: socket };
-    this.say(5, `Service [${config.name}] connected remote server from ${socket.localAddress}:${socket.localPort}`);
-    socket.on('error', this.#earlyError);
-    socket.on('close', this.#earlyClose);
-    return this.#remote;
-  }
-
-  #startRelay(tls: Endpoint, plain: Endpoint): void {
-    if (this.#ended) return;
-    this.#cleanup();
-    this.#tlsSide = tls;
-    this.#plainSide = plain;
-    this.#relay = new Relay(tls.stream, plain.stream, this.service.config.timeouts, this.say, this.#end);
-  }
-
-  /** Before relaying: a side failing or closing ends the tunnel with a reset. */
-  #earlyError = (err: Error): void => {
-    this.say(6, `Connection lost before transfer: ${err.message}`);
+    // Before relaying: a peer leaving is a normal end, anything else a reset.
+    if (isPeerDisconnect(err)) {
+      if (this.wants(6)) this.say(6, `${stream === this.#tls ? 'TLS fd' : 'socket fd'}: ${systemErrorText(err)}`);
+      return this.#end('closed');
+    }
+    this.say(3, `Connection lost before transfer: ${systemErrorText(err)}`);
     this.#end('reset');
-  };
+  }
 
-  #earlyClose = (): void => {
+  /** The TLS peer's EOF before the handshake finished. */
+  handshakeEnd(): void {
+    if (this.#phase === HANDSHAKE || this.#phase === CONNECTING_TLS) this.streamClose(this.#tls!);
+  }
+
+  /** A stream closed: during the handshake that is the peer's EOF; while relaying the relay decides. */
+  streamClose(stream: Duplex): void {
+    switch (this.#phase) {
+      case ENDED:
+        return;
+      case RELAYING:
+        this.#relay!.closed(stream);
+        return;
+      case HANDSHAKE:
+      case CONNECTING_TLS:
+        if (stream === this.#tls) {
+          const operation = this.#phase === HANDSHAKE ? 'SSL_accept' : 'SSL_connect';
+          this.say(3, `${operation}: ${UNEXPECTED_EOF}${this.#phase === HANDSHAKE ? ` (from ${this.peer})` : ''}`);
+          return this.#end(tlsToldStatus(this.#phase === CONNECTING_TLS));
+        }
+        break;
+    }
+    this.#end('closed');
+  }
+
+  #handshakeFailed(err: Error): void {
+    const server = this.#phase === HANDSHAKE;
+    const code = (err as NodeJS.ErrnoException).code;
+    const text = typeof code === 'string' && !code.startsWith('ERR_') ? systemErrorText(err) : handshakeErrorText(err);
+    this.say(3, server ? `SSL_accept: ${text} (from ${this.peer})` : `SSL_connect: ${text}`);
+    this.#end(alertExchanged(err) ? tlsToldStatus(!server) : 'reset');
+  }
+
+  busyExpired(): void {
+    this.#timer = null;
+    this.say(6, 'ssl_start: s_poll_wait: TIMEOUTbusy exceeded: sending reset');
     this.#end('reset');
-  };
-
-  #cleanup(): void {
-    if (this.#busyTimer) clearTimeout(this.#busyTimer);
-    this.#busyTimer = null;
-    for (const side of this.#sides()) {
-      side.stream.removeListener('error', this.#earlyError);
-      side.stream.removeListener('close', this.#earlyClose);
-    }
   }
 
-  /** Every distinct stream this tunnel holds, TLS streams before the raw sockets they wrap. */
-  #sides(): Endpoint[] {
-    const seen = new Set<Duplex>();
-    const list: Endpoint[] = [];
-    for (const side of [this.#tlsSide, this.#plainSide, this.#remote, this.#local]) {
-      if (side && !seen.has(side.stream)) {
-        seen.add(side.stream);
-        list.push(side);
-      }
-    }
-    // A raw socket wrapped by a TLS stream is closed through that stream only.
-    const wrapped = new Set(list.filter((s) => s.stream instanceof TLSSocket).map((s) => s.raw));
-    return list.filter((s) => s.stream instanceof TLSSocket || !wrapped.has(s.stream as Socket));
+  #internalError(err: unknown): void {
+    this.say(3, `INTERNAL ERROR: ${(err as Error)?.stack ?? err}`);
+    this.#end('reset');
   }
 
-  #end = (status: CloseStatus): void => {
-    if (this.#ended) return;
-    this.#ended = true;
-    this.#dial.aborted = true;
-    this.#dial.current?.destroy();
+  #clearTimer(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+
+  #stopAll(): void {
+    this.#phase = ENDED;
+    this.#clearTimer();
+    this.#dialer?.abort();
+    this.#dialer = null;
     this.#relay?.stop();
-    this.#cleanup();
-    this.say(5, `Connection ${status}: ${this.sentToTls} byte(s) sent to TLS, ${this.sentToSocket} byte(s) sent to socket`);
-    const rst = status === 'reset' && this.service.config.reset;
-    for (const side of this.#sides()) closeStream(side.stream, side.raw, rst);
+  }
+
+  #end(status: CloseStatus): void {
+    if (this.#phase === ENDED) return;
+    this.#stopAll();
+    if (this.wants(5)) {
+      this.say(5, `Connection ${status}: ${this.sentToTls} byte(s) sent to TLS, ${this.sentToSocket} byte(s) sent to socket`);
+    }
+    const reset = this.#config.reset;
+    this.#closeSides(reset && resetsLocal(status), reset && resetsRemote(status));
+    this.#finished();
+  }
+
+  /**
+   * Closes every stream once: the accept side (the TLS socket wrapping it in server mode)
+   * and the connect side (the TLS socket wrapping it in client mode).
+   */
+  #closeSides(resetLocal: boolean, resetRemote: boolean): void {
+    const client = this.#config.client;
+    const localStream = !client && this.#tls ? this.#tls : this.#local;
+    closeStream(localStream, this.#localRaw, resetLocal);
+    const remoteStream = client && this.#tls ? this.#tls : this.#remote;
+    if (remoteStream) closeStream(remoteStream, this.#remoteRaw, resetRemote);
+  }
+
+  #finished(): void {
     this.#host.forget(this);
-    this.#markFinished();
-  };
+    this.onFinished?.();
+  }
+}
+
+function onStreamError(this: Owned, err: Error): void {
+  this[TUNNEL]?.streamError(this, err);
+}
+
+function onStreamClose(this: Owned): void {
+  this[TUNNEL]?.streamClose(this);
+}
+
+function onHandshakeEnd(this: Owned): void {
+  this[TUNNEL]?.handshakeEnd();
+}
+
+function onServerSecure(this: Owned): void {
+  this[TUNNEL]?.serverSecure();
+}
+
+function onClientSecure(this: Owned): void {
+  this[TUNNEL]?.clientSecure();
+}
+
+function onClientSession(this: Owned, data: Buffer): void {
+  this[TUNNEL]?.clientSession(data);
+}
+
+function onBusyExpired(tunnel: Tunnel): void {
+  tunnel.busyExpired();
+}
+
+/** SNICallback: Node calls it with the TLSSocket as `this`. */
+function pickSni(this: Owned, servername: string, done: (err: Error | null, ctx?: SecureContext) => void): void {
+  done(null, this[TUNNEL]?.pickSni(servername));
+}
+
+/** Server pskCallback: Node passes the TLSSocket. */
+function serverPsk(socket: Owned, identity: string): Buffer | null {
+  return socket[TUNNEL]?.serverPsk(identity) ?? null;
+}
+
+/** Client pskCallback: Node calls it with the TLSSocket as `this`. */
+function clientPsk(this: Owned): { psk: Buffer; identity: string } | null {
+  return this[TUNNEL]?.clientPsk() ?? null;
+}
+
+function noIdentityCheck(): undefined {
+  return undefined;
 }

@@ -6,6 +6,7 @@
  * then the signals until shutdown. `foreground = no` daemonizes (process/daemon) once the
  * configuration is known to be valid; a file without sections runs inetd mode.
  */
+import cluster from 'node:cluster';
 import { createReadStream, createWriteStream, fstatSync, readFileSync, realpathSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
@@ -13,15 +14,17 @@ import { decodeConfigBytes } from '../config/lexer';
 import { loadConfig, loadConfigText } from '../config/load';
 import type { Config, ServiceConfig } from '../config/model';
 import { Engine, type Prepared } from '../engine/engine';
-import { ConfigError } from '../errors';
-import { Log, logSettingsFrom, type LogSettings } from '../log';
+import { Log, type LogSettings } from '../log';
 import { daemonStatusPipe, rewindableDescriptor, spawnDaemon, type DaemonStatus } from './daemon';
+import { configFailureLines } from './failures';
 import { limitLine, readOpenFilesLimit } from './limits';
 import { nativeAddon } from './native';
 import { PidFile } from './pidfile';
 import { dropPrivileges, enterChroot } from './privileges';
-import { installSignalHandlers, type TerminationSignal } from './signals';
 import { startupBanner } from './banner';
+import { runPrimary } from './primary';
+import { printerFor, readReloadSource, serveUntilTerminated, settingsFor, startup, type LinePrinter } from './startup';
+import { runWorker } from './worker';
 
 export interface RunRequest {
   /** The configuration file as given on the command line (realpath'd by the loader). */
@@ -30,33 +33,14 @@ export interface RunRequest {
   readonly configFd?: number;
 }
 
-/** The error's lines in stunnel's shape (ConfigError/StartupError carry them; anything else is one line). */
-function messagesOf(error: unknown): readonly string[] {
-  const messages = (error as { messages?: readonly string[] } | null)?.messages;
-  if (Array.isArray(messages) && messages.length > 0) return messages;
-  return [error instanceof Error ? error.message : String(error)];
-}
-
-/** stunnel closes a failed parse with `Configuration failed`, but not a file it could not open. */
-function configFailureLines(error: unknown): readonly string[] {
-  const messages = messagesOf(error);
-  const unopened = /^(Invalid configuration file name|Cannot open configuration file)/.test(messages[0]);
-  return error instanceof ConfigError && !unopened ? [...messages, 'Configuration failed'] : messages;
-}
-
-/** Where start-up lines end up: our stderr, or the daemon parent's through the status pipe. */
-type LinePrinter = (text: string) => void;
-
-function printerFor(status: DaemonStatus | null): LinePrinter {
-  return status ? (text) => status.line(text) : (text) => process.stderr.write(text + '\n');
-}
-
 /** Everything that may be needed later is loaded now: after a chroot, `require` finds nothing. */
 function preloadForChroot(): void {
   nativeAddon();
 }
 
 export async function run(request: RunRequest): Promise<number> {
+  // A worker of `workers = N` runs the same command line; the primary tells it what to do.
+  if (cluster.isWorker) return runWorker();
   const status = daemonStatusPipe();
   const print = printerFor(status);
   const log = new Log();
@@ -71,8 +55,8 @@ export async function run(request: RunRequest): Promise<number> {
   try {
     if (fd !== undefined) {
       log.write(5, 'ui', `Reading configuration from descriptor ${fd}`);
-      // The parent may hand the text on to a daemon child: keep it readable again behind fd.
-      if (status === null) configBytes = rewindableDescriptor(fd);
+      // The text may be handed on (to a daemon child, to workers): keep it readable again behind fd.
+      configBytes = rewindableDescriptor(fd);
       config = loadConfig({ fd });
     } else {
       const file = request.configFile ?? '/etc/stunnel/stunnel.conf';
@@ -93,19 +77,23 @@ export async function run(request: RunRequest): Promise<number> {
     return spawnDaemon({ config: child, printLine: print });
   }
   const reloadSource = fd !== undefined ? String(fd) : config.file;
+  if (config.global.workers > 1 && workersCanServe(config, log)) {
+    const text = configBytes ?? readFileSync(config.file);
+    return runPrimary({ config, configBytes: text, reloadSource, log, print, status });
+  }
   return runDaemon(config, reloadSource, log, print, status);
 }
 
 /**
- * A reload opens the name resolved at start-up as it is (no second realpath), from the
- * daemon's cwd `/` and inside the chroot if there is one: stunnel's `Cannot open configuration file`.
+ * Worker processes cannot share a Unix-socket `accept` yet: each worker's listener removes
+ * a stale socket file before binding, which removes the one the primary bound for the
+ * others. Such a configuration runs as one process, and says so.
  */
-function readReloadSource(source: string): Buffer {
-  try {
-    return readFileSync(source);
-  } catch {
-    throw new ConfigError(['Cannot open configuration file', 'Configuration failed']);
-  }
+function workersCanServe(config: Config, log: Log): boolean {
+  const unix = config.services.find((s) => s.accept.some((a) => a.kind === 'unix'));
+  if (!unix) return true;
+  log.write(4, 'ui', `workers = ${config.global.workers} is not supported with a Unix socket accept (service [${unix.name}]): running one process`);
+  return false;
 }
 
 function safeRealpath(file: string): string {
@@ -114,31 +102,6 @@ function safeRealpath(file: string): string {
   } catch {
     return file;
   }
-}
-
-/**
- * Runs `steps` and reports a failure as stunnel does: before the log is open, every line
- * kept so far (debug included) on stderr as `[c] text`; after, the error lines logged and
- * printed as `[!] text`.
- */
-async function startup(log: Log, print: LinePrinter, steps: () => Promise<void>): Promise<boolean> {
-  try {
-    await steps();
-    return true;
-  } catch (error) {
-    const messages = messagesOf(error);
-    // The engine logs some failures before throwing them (a bind error at LOG5): don't repeat those.
-    const logged = new Set(log.startupLines().map((line) => line.slice(4)));
-    for (const line of messages) if (!logged.has(line)) log.write(3, 'ui', line);
-    const lines = log.buffering ? log.startupLines() : messages.map((m) => `[!] ${m}`);
-    for (const line of lines) print(line);
-    return false;
-  }
-}
-
-/** The sinks, keeping the stderr choice of the start (`foreground` is not re-applied on reload). */
-function settingsFor(config: Config, stderr: boolean): LogSettings {
-  return { ...logSettingsFrom(config), stderr };
 }
 
 /** The part of start-up shared by daemon and inetd mode, after the sockets are bound. */
@@ -180,8 +143,6 @@ async function runDaemon(
     return 1;
   }
 
-  let terminated: (signal: TerminationSignal) => void = () => undefined;
-  const termination = new Promise<TerminationSignal>((resolve) => (terminated = resolve));
   const reload = async (): Promise<void> => {
     log.write(5, 'ui', `Reading configuration from file ${reloadSource}`);
     const failed = (error: unknown) => {
@@ -206,26 +167,11 @@ async function runDaemon(
     config = next;
     log.write(5, 'ui', 'Configuration successful');
   };
-  const uninstall = installSignalHandlers(log, {
+  return serveUntilTerminated(log, status, pidFile, {
     reload,
     reopenLog: () => log.reopen(),
     activeConnections: () => engine.activeConnections(),
-    terminate: (signal) => terminated(signal),
-  });
-  process.on('uncaughtException', (error) => {
-    log.write(3, 'ui', `Internal error: ${error.stack ?? error.message}`);
-    (pidFile as PidFile | null)?.remove();
-    process.exit(1);
-  });
-  log.write(6, 'ui', 'Accepting new connections');
-  status?.ready();
-
-  await termination;
-  await engine.close().catch((error) => log.write(3, 'ui', `Shutdown: ${(error as Error).message}`));
-  uninstall();
-  (pidFile as PidFile | null)?.remove();
-  log.close();
-  return 0;
+  }, () => engine.close());
 }
 
 /** stdin/stdout as one duplex: the inetd socket itself, or two pipes (tests, `socat EXEC:`). */

@@ -18,8 +18,8 @@ export interface SignalActions {
   reload(): Promise<void>;
   /** SIGUSR1. */
   reopenLog(): void;
-  /** SIGUSR2. */
-  activeConnections(): readonly ActiveConnection[];
+  /** SIGUSR2 (a promise when the connections live in worker processes). */
+  activeConnections(): readonly ActiveConnection[] | Promise<readonly ActiveConnection[]>;
   /** TERM/INT/QUIT, after the line is logged. */
   terminate(signal: TerminationSignal): void;
 }
@@ -50,7 +50,11 @@ export function installSignalHandlers(log: LogWriter, actions: SignalActions): (
       }).catch((error) => log.write(3, 'ui', `Reload failed: ${(error as Error).message}`));
     }],
     ['SIGUSR1', () => actions.reopenLog()],
-    ['SIGUSR2', () => logActiveConnections(log, actions.activeConnections())],
+    ['SIGUSR2', () => {
+      const connections = actions.activeConnections();
+      if (Array.isArray(connections)) logActiveConnections(log, connections);
+      else void Promise.resolve(connections).then((list) => logActiveConnections(log, list));
+    }],
   ];
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGQUIT'] as const) {
     handlers.push([signal, () => {

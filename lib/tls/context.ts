@@ -4,7 +4,7 @@
  * of that service (Node core's habit: one SecureContext per server). node-forge is
  * never used here; everything is Node's own OpenSSL.
  */
-import { createHash } from 'node:crypto';
+import { constants, createHash } from 'node:crypto';
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import type { LogLevel, ServiceConfig, TlsConfig } from '../config/model';
 import {
@@ -29,7 +29,14 @@ export interface ServiceTls {
   readonly refuseWithoutCert: boolean;
   /** SHA-256 fingerprints of CAfile/CApath certificates (verifyPeer). */
   readonly trusted: ReadonlySet<string>;
-  /** Server side session-id cache (the `server` object handed to TLSSockets); null when resumption is off. */
+  /**
+   * Server side session-id cache (the `server` object handed to TLSSockets). SESSION
+   * RESUMPTION: with tickets on (the default) every client that resumes, TLS 1.2 or 1.3,
+   * does so with a ticket the server keeps no state for, so no cache is kept: a cache makes
+   * Node call into JavaScript for every ClientHello and every ticket issued, on every
+   * connection. Only `options = NO_TICKET` needs the cache (session ids, stateful TLS 1.3
+   * tickets). Null when not needed or resumption is off.
+   */
   readonly serverSessions: ServerSessionCache | null;
   /** Client side: last session per target; null when resumption is off. */
   readonly clientSessions: ClientSessionCache | null;
@@ -39,7 +46,7 @@ export interface ServiceTls {
   readonly pskIdentity: string | null;
 }
 
-/** A line to log at prepare time (`Insecure file permissions on F`, `No trusted certificates found`). */
+/** A line to log at prepare time (`Insecure file permissions on F`). */
 export interface ContextNotice {
   readonly level: LogLevel;
   readonly text: string;
@@ -106,9 +113,9 @@ function stages(service: ServiceConfig, notices: ContextNotice[]): { stages: Sta
       list.push({ label: `SSL_CTX_use_PrivateKey_file: ${keyFile}`, options: { key: readOrExplain('SSL_CTX_use_PrivateKey_file', keyFile) } });
     }
   }
+  // `No trusted certificates found` is the configuration's notice (one per section), not ours.
   const trusted = trustedCertificates(tls.CAfile, tls.CApath);
-  if (trusted.length === 0) notices.push({ level: 3, text: 'No trusted certificates found' });
-  else list.push({ label: 'SSL_CTX_load_verify_locations', options: { ca: trusted } });
+  if (trusted.length > 0) list.push({ label: 'SSL_CTX_load_verify_locations', options: { ca: trusted } });
   const crl = revocationLists(tls.CRLfile, tls.CRLpath);
   if (crl.length > 0) list.push({ label: 'X509_STORE_load_locations', options: { crl } });
   return { stages: list, trusted };
@@ -159,12 +166,14 @@ export function buildServiceTls(service: ServiceConfig, notices: ContextNotice[]
     const secureContext = buildContext(built.stages);
     const psk = tls.PSKsecrets ? pskSecrets(tls.PSKsecrets) : null;
     const resume = tls.sessionResume;
+    const options = secureOptions(tls);
     return {
       secureContext,
       requestCert: tls.verify.request || tls.verify.require || tls.verify.chain || tls.verify.peer,
       refuseWithoutCert: tls.verify.require && service.redirect.length === 0,
       trusted: tls.verify.peer ? fingerprints(built.trusted) : new Set(),
-      serverSessions: !service.client && resume ? new ServerSessionCache(tls.sessionCacheSize) : null,
+      serverSessions: !service.client && resume && (options & constants.SSL_OP_NO_TICKET) !== 0
+        ? new ServerSessionCache(tls.sessionCacheSize) : null,
       clientSessions: service.client && resume ? new BoundedCache<Buffer>(tls.sessionCacheSize) : null,
       servername: service.client ? clientServername(service) : undefined,
       psk,

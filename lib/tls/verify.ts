@@ -15,7 +15,11 @@ import type { TLSSocket } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import type { LogLevel, TlsConfig } from '../config/model';
 
-export type LineSink = (level: LogLevel, text: string) => void;
+/** Where connection lines go: `wants(level)` says whether a line at that level would be logged. */
+export interface Speaker {
+  say(level: LogLevel, text: string): void;
+  wants(level: LogLevel): boolean;
+}
 
 /** The peer's subject as stunnel prints it: RFC 2253 order, `CN=localhost`. */
 export function subjectText(cert: X509Certificate): string {
@@ -28,62 +32,62 @@ function chainError(socket: TLSSocket): Error | null {
   return handle?.verifyError?.() ?? null;
 }
 
-function subjectChecksPass(cert: X509Certificate, tls: TlsConfig, say: LineSink): boolean {
+function subjectChecksPass(cert: X509Certificate, tls: TlsConfig, log: Speaker): boolean {
   if (tls.checkHost.length + tls.checkIP.length + tls.checkEmail.length === 0) {
-    say(6, 'CERT: No subject checks configured');
+    log.say(6, 'CERT: No subject checks configured');
     return true;
   }
   for (const host of tls.checkHost) {
     const matched = cert.checkHost(host);
-    if (matched) { say(6, `CERT: Host name "${host}" matched with "${matched}"`); return true; }
+    if (matched) { log.say(6, `CERT: Host name "${host}" matched with "${matched}"`); return true; }
   }
   for (const ip of tls.checkIP) {
-    if (cert.checkIP(ip)) { say(6, `CERT: IP address "${ip}" matched`); return true; }
+    if (cert.checkIP(ip)) { log.say(6, `CERT: IP address "${ip}" matched`); return true; }
   }
   for (const email of tls.checkEmail) {
-    if (cert.checkEmail(email)) { say(6, `CERT: Email address "${email}" matched`); return true; }
+    if (cert.checkEmail(email)) { log.say(6, `CERT: Email address "${email}" matched`); return true; }
   }
-  say(4, 'CERT: Subject checks failed');
+  log.say(4, 'CERT: Subject checks failed');
   return false;
 }
 
 /**
- * Judges the peer of a finished handshake. Writes stunnel's CERT lines through `say`;
+ * Judges the peer of a finished handshake. Writes stunnel's CERT lines through `log`;
  * returns true when the connection may proceed.
  * @param trustedFingerprints SHA-256 fingerprints of the CAfile/CApath certificates (for `verifyPeer`).
  */
-export function judgePeer(socket: TLSSocket, tls: TlsConfig, trustedFingerprints: ReadonlySet<string>, say: LineSink): boolean {
+export function judgePeer(socket: TLSSocket, tls: TlsConfig, trustedFingerprints: ReadonlySet<string>, log: Speaker): boolean {
   const policy = tls.verify;
   // A resumed session was verified when it was first negotiated; no certificate is sent again.
   if (socket.isSessionReused()) return true;
   const cert = socket.getPeerX509Certificate();
   if (!cert) {
-    say(6, 'No peer certificate received');
+    log.say(6, 'No peer certificate received');
     return !policy.require;
   }
   if (!policy.chain && !policy.peer) {
-    say(6, 'Certificate verification disabled');
+    log.say(6, 'Certificate verification disabled');
     return true;
   }
   const subject = subjectText(cert);
   if (policy.chain) {
     const failure = chainError(socket);
     if (failure) {
-      say(4, `CERT: Pre-verification error: ${failure.message}`);
-      say(4, `Rejected by CERT at depth=0: ${subject}`);
+      log.say(4, `CERT: Pre-verification error: ${failure.message}`);
+      log.say(4, `Rejected by CERT at depth=0: ${subject}`);
       return false;
     }
   }
   if (policy.peer && !trustedFingerprints.has(cert.fingerprint256)) {
-    say(4, 'CERT: Certificate not found in local repository');
-    say(4, `Rejected by CERT at depth=0: ${subject}`);
+    log.say(4, 'CERT: Certificate not found in local repository');
+    log.say(4, `Rejected by CERT at depth=0: ${subject}`);
     return false;
   }
-  if (!subjectChecksPass(cert, tls, say)) {
-    say(4, `Rejected by CERT at depth=0: ${subject}`);
+  if (!subjectChecksPass(cert, tls, log)) {
+    log.say(4, `Rejected by CERT at depth=0: ${subject}`);
     return false;
   }
-  say(5, `Certificate accepted at depth=0: ${subject}`);
+  log.say(5, `Certificate accepted at depth=0: ${subject}`);
   return true;
 }
 

@@ -6,28 +6,20 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chownSync, existsSync, mkdirSync, readlinkSync, rmSync, statSync, chmodSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, rmSync, statSync } from 'node:fs';
 import { pki } from '../helpers/pki';
 import { tempDir, writeConf } from '../helpers/daemon';
 import { echoServer, exchange } from '../helpers/config';
 import { nativeAddon } from '../../lib/process/native';
-import { pidFrom, procStatus, runToExit, stopDaemon, tlsClient, waitForLine } from '../process/harness';
+import { assertConfined, makeJail, pidFrom, runToExit, stopDaemon, tlsClient, waitForLine } from '../process/harness';
 
 const NOBODY = 65534;
 const p = pki();
 const dir = tempDir('stunnel-ts-jail-');
-const jail = join(dir, 'jail');
-const pidFile = join(jail, 'run', 'stunnel.pid');
-const logFile = join(jail, 'log', 'stunnel.log');
+const { jail, pidFile, logFile } = makeJail(dir, NOBODY);
 let echo: Awaited<ReturnType<typeof echoServer>>;
 
 before(async () => {
-  chmodSync(dir, 0o755);
-  for (const sub of ['run', 'log']) {
-    mkdirSync(join(jail, sub), { recursive: true });
-    chownSync(join(jail, sub), NOBODY, NOBODY);
-  }
   echo = await echoServer();
 });
 after(async () => {
@@ -55,10 +47,7 @@ test('confined to the jail as nobody:nogroup, tunnels work, a reload cannot leav
     const run = await runToExit([conf]);
     assert.equal(run.code, 0, run.stderr);
     const pid = pidFrom(pidFile);
-    assert.equal(readlinkSync(`/proc/${pid}/root`), jail);
-    assert.equal(procStatus(pid, 'Uid'), `${NOBODY}\t${NOBODY}\t${NOBODY}\t${NOBODY}`);
-    assert.equal(procStatus(pid, 'Gid'), `${NOBODY}\t${NOBODY}\t${NOBODY}\t${NOBODY}`);
-    assert.equal(procStatus(pid, 'Groups'), String(NOBODY));
+    assertConfined(pid, NOBODY, jail);
     assert.equal(statSync(pidFile).uid, NOBODY, 'pid file written after the drop');
     assert.equal(statSync(logFile).uid, NOBODY, 'log opened after the drop');
 

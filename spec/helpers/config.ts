@@ -23,10 +23,18 @@ export interface LogLine {
 export class MemoryLog implements LogWriter {
   readonly lines: LogLine[] = [];
   #waiters: Array<{ re: RegExp; resolve: (line: LogLine) => void }> = [];
+  #enders: Array<{ id: string; resolve: () => void }> = [];
 
   write(level: LogLevel, id: string, text: string): void {
     const line = { level, id, text };
     this.lines.push(line);
+    if (this.#enders.length > 0 && /^Connection [a-z/]+: /.test(text)) {
+      this.#enders = this.#enders.filter((e) => {
+        if (e.id !== id) return true;
+        e.resolve();
+        return false;
+      });
+    }
     this.#waiters = this.#waiters.filter((w) => {
       if (!w.re.test(text)) return true;
       w.resolve(line);
@@ -42,6 +50,23 @@ export class MemoryLog implements LogWriter {
       const timer = setTimeout(() => reject(new Error(`backstop: no log line matching ${re}:\n${this.dump()}`)), backstopMs);
       this.#waiters.push({ re, resolve: (l) => { clearTimeout(timer); resolve(l); } });
     });
+  }
+
+  /**
+   * The lines of the connection accepted from 127.0.0.1:`clientPort`, once its
+   * `Connection <status>:` line was written; the last text is that line.
+   */
+  async connection(clientPort: number, backstopMs = 10000): Promise<string[]> {
+    const accepted = await this.waitFor(new RegExp(`accepted connection from [^ ]+:${clientPort}$`), backstopMs);
+    const id = accepted.id;
+    const ended = (l: LogLine) => l.id === id && /^Connection [a-z/]+: /.test(l.text);
+    if (!this.lines.some(ended)) {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`backstop: connection ${id} did not end:\n${this.dump()}`)), backstopMs);
+        this.#enders.push({ id, resolve: () => { clearTimeout(timer); resolve(); } });
+      });
+    }
+    return this.texts(id);
   }
 
   texts(id?: string): string[] {
@@ -77,7 +102,7 @@ export async function startEngine(text: string): Promise<RunningEngine> {
 }
 
 export function boundPorts(log: MemoryLog): number[] {
-  return log.texts().filter((t) => / bound to /.test(t)).map((t) => Number(/:(\d+)$/.exec(t)![1]));
+  return log.texts().filter((t) => / bound to .*:\d+$/.test(t)).map((t) => Number(/:(\d+)$/.exec(t)![1]));
 }
 
 /** A TCP server on 127.0.0.1:0 that echoes every byte back and half-closes when the client does. */

@@ -225,7 +225,7 @@ export function checkInProcess(file: string): Verdict {
   const lines: string[] = [];
   let code: number;
   try {
-    code = testConfiguration({ file }, (more) => { lines.push(...more.flatMap((l) => l.split('\n'))); });
+    code = testConfiguration({ file }, (more) => { for (const l of more) for (const part of l.split('\n')) lines.push(part); });
   } catch (err) {
     const kind = err instanceof ConfigError || err instanceof StartupError ? 'escaped ' : '';
     return { code: null, lines, problem: `testConfiguration ${kind}threw ${describeError(err)}` };
@@ -340,6 +340,24 @@ function workerRun(opts: FuzzOptions, hangMs: number): Promise<{ report: FuzzRep
     worker.on('error', (err) => { if (timer) clearTimeout(timer); reject(err); });
   });
 }
+
+/**
+ * Checks one file in a worker thread: the verdict, or a `hang` problem when it takes
+ * longer than `hangMs` (the loader cannot be interrupted in the thread that runs it).
+ */
+export function checkInWorker(file: string, hangMs: number): Promise<Verdict> {
+  return new Promise((resolvePromise, reject) => {
+    const worker = new Worker(__filename, { workerData: { check: file } });
+    const timer = setTimeout(() => { // backstop: the case did not finish in time
+      void worker.terminate();
+      resolvePromise({ code: null, lines: [], problem: `hang: no answer within ${hangMs} ms` });
+    }, hangMs);
+    worker.once('message', (verdict: Verdict) => { clearTimeout(timer); resolvePromise(verdict); });
+    worker.once('error', (err) => { clearTimeout(timer); reject(err); });
+  });
+}
+
+if (!isMainThread && workerData?.check) parentPort!.postMessage(checkInProcess(workerData.check as string));
 
 if (!isMainThread && workerData?.fuzz) {
   const report = runCases(workerData.fuzz as FuzzOptions, {

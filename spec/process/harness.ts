@@ -6,8 +6,9 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync, watch } from 'node:fs';
-import { basename, dirname } from 'node:path';
+import assert from 'node:assert/strict';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readlinkSync, watch } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { createHash, randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
@@ -137,4 +138,23 @@ export async function heldTransfer(socket: Socket, size: number): Promise<{ fini
       return { sent: createHash('sha256').update(payload).digest('hex'), received: hash.digest('hex') };
     },
   };
+}
+
+/** A chroot jail under `dir` with `run/` and `log/` owned by `owner` (and `dir` searchable by it). */
+export function makeJail(dir: string, owner: number): { jail: string; pidFile: string; logFile: string } {
+  const jail = join(dir, 'jail');
+  chmodSync(dir, 0o755);
+  for (const sub of ['run', 'log']) {
+    mkdirSync(join(jail, sub), { recursive: true });
+    chownSync(join(jail, sub), owner, owner);
+  }
+  return { jail, pidFile: join(jail, 'run', 'stunnel.pid'), logFile: join(jail, 'log', 'stunnel.log') };
+}
+
+/** /proc says `pid` runs as `id`:`id` with that one group, with `root` as its root directory. */
+export function assertConfined(pid: number, id: number, root: string): void {
+  assert.equal(readlinkSync(`/proc/${pid}/root`), root);
+  assert.equal(procStatus(pid, 'Uid'), `${id}\t${id}\t${id}\t${id}`);
+  assert.equal(procStatus(pid, 'Gid'), `${id}\t${id}\t${id}\t${id}`);
+  assert.equal(procStatus(pid, 'Groups'), String(id));
 }

@@ -53,10 +53,12 @@ test('a server without a certificate is refused', () => {
   assert.deepEqual(err.messages, ['Service [svc]: TLS server needs a certificate']);
 });
 
-test('a section without CAfile/CApath logs "No trusted certificates found" at LOG3', () => {
+test('"No trusted certificates found" is said once per section, by the configuration, not again by the engine', () => {
   const log = new MemoryLog();
-  new Engine(log).prepare(configFrom(`[svc]\naccept = 127.0.0.1:0\nconnect = 1\ncert = ${p.serverCombined}`));
-  assert.deepEqual(log.lines.filter((l) => l.level <= 4).map((l) => `${l.level} ${l.text}`), ['3 No trusted certificates found']);
+  const config = configFrom(`[a]\naccept = 127.0.0.1:0\nconnect = 1\ncert = ${p.serverCombined}\n[b]\naccept = 127.0.0.1:0\nconnect = 1\ncert = ${p.serverCombined}`);
+  new Engine(log).prepare(config);
+  assert.deepEqual(log.lines.filter((l) => l.level <= 4).map((l) => `${l.level} ${l.text}`), []);
+  assert.deepEqual(config.notices.filter((n) => n.text === 'No trusted certificates found').map((n) => n.level), [3, 3]);
 });
 
 test('ticket keys are 48 bytes and depend only on the two secrets', () => {

@@ -86,11 +86,12 @@ test('checkHost / checkEmail: one match accepts, none rejects', { timeout: 10000
   await bad.log.waitFor(/^CERT: Subject checks failed$/);
 });
 
-test('session resumption by id (TLS 1.2) and by ticket (TLS 1.3)', { timeout: 10000 /* backstop */ }, async () => {
-  const e = await engineWith('');
-  for (const maxVersion of ['TLSv1.2', 'TLSv1.3'] as const) {
+test('session resumption: by ticket (TLS 1.2, 1.3) by default, by session id with options = NO_TICKET', { timeout: 10000 /* backstop */ }, async () => {
+  const tickets = await engineWith('');
+  const ids = await engineWith('options = NO_TICKET');
+  for (const [e, maxVersion] of [[tickets, 'TLSv1.2'], [tickets, 'TLSv1.3'], [ids, 'TLSv1.2']] as const) {
     let session: Buffer | undefined;
-    const byId = maxVersion === 'TLSv1.2' ? { secureOptions: 16384 /* SSL_OP_NO_TICKET: resume by id */ } : {};
+    const byId = e === ids && maxVersion === 'TLSv1.2' ? { secureOptions: 16384 /* SSL_OP_NO_TICKET: resume by id */ } : {};
     const first = tlsConnect({ port: e.ports[0], host: '127.0.0.1', ca: p.ca.certPem, servername: 'localhost', maxVersion, ...byId });
     first.on('session', (s: Buffer) => { session = s; });
     first.resume();
@@ -99,9 +100,11 @@ test('session resumption by id (TLS 1.2) and by ticket (TLS 1.3)', { timeout: 10
     await once(first, 'close');
     assert.ok(session, 'a session was issued');
     const second = await roundTrip(e.ports[0], { maxVersion, session, ...byId });
-    assert.equal(second.reused, true, maxVersion);
+    assert.equal(second.reused, true, `${e === ids ? 'NO_TICKET' : 'tickets'} ${maxVersion}`);
   }
-  assert.equal(e.log.texts().filter((t) => t === 'TLS accepted: previous session reused').length, 2);
+  // (TLS 1.3 with NO_TICKET would need stateful tickets, which Node's session events do not offer.)
+  const reused = (e: RunningEngine) => e.log.texts().filter((t) => t === 'TLS accepted: previous session reused').length;
+  assert.deepEqual([reused(tickets), reused(ids)], [2, 1]);
 });
 
 test('two engines with the same ticket secrets resume each other\'s tickets', { timeout: 10000 /* backstop */ }, async () => {

@@ -1,0 +1,139 @@
+/**
+ * @module process/worker
+ * One worker process of `workers = N` (a node:cluster worker of the primary, see
+ * process/primary). It runs the single-process start-up on the configuration text the
+ * primary sends (contexts built as root → listen on the shared sockets → chroot → privilege
+ * drop → log opened) and then serves until told to stop. It takes no signals of its own
+ * (a terminal's Ctrl-C reaches the whole process group: the primary coordinates): HUP,
+ * USR1, USR2 and TERM arrive from the primary as IPC commands.
+ */
+import cluster from 'node:cluster';
+import { decodeConfigBytes } from '../config/lexer';
+import { loadConfigText } from '../config/load';
+import type { Config } from '../config/model';
+import { Engine } from '../engine/engine';
+import { setConnectionIdPrefix } from '../engine/ids';
+import { Log, logSettingsFrom, type LogSettings } from '../log';
+import { configFailureLines } from './failures';
+import { isCommand, type Command, type WorkerEvent } from './messages';
+import { nativeAddon } from './native';
+import { dropPrivileges, enterChroot } from './privileges';
+import { shareTicketKeys } from './ticketkeys';
+
+type StartCommand = Extract<Command, { cmd: 'start' }>;
+
+function send(event: WorkerEvent): void {
+  process.send?.(event);
+}
+
+/**
+ * The worker's sinks: the primary's choice of stderr, and never `log = overwrite` (the
+ * primary truncated the file already; a worker truncating it would erase the others' lines).
+ */
+function workerLogSettings(config: Config): LogSettings {
+  return { ...logSettingsFrom(config), stderr: config.global.foreground === 'yes', overwrite: false };
+}
+
+function configFrom(base64: string, source: string): Config {
+  return loadConfigText(decodeConfigBytes(Buffer.from(base64, 'base64')), source);
+}
+
+/** The first command from the primary, which must be `start`. */
+function startCommand(): Promise<StartCommand> {
+  return new Promise((resolve) => {
+    const onMessage = (message: unknown) => {
+      if (!isCommand(message) || message.cmd !== 'start') return;
+      process.off('message', onMessage);
+      resolve(message);
+    };
+    process.on('message', onMessage);
+    send({ event: 'waiting' });
+  });
+}
+
+/** The signals the primary forwards as commands are ignored here (Node would otherwise exit on HUP/INT/QUIT). */
+function ignoreForwardedSignals(): void {
+  for (const signal of ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const) process.on(signal, () => undefined);
+}
+
+/** Runs this worker; resolves with its exit code once it has stopped serving. */
+export async function runWorker(): Promise<number> {
+  ignoreForwardedSignals();
+  nativeAddon();
+  const log = new Log();
+  const start = await startCommand();
+  const workerId = cluster.worker?.id ?? 0;
+  setConnectionIdPrefix(`${workerId}.`);
+  const secret = Buffer.from(start.ticketSecretBase64, 'base64');
+  const engine = new Engine(log);
+  try {
+    const config = configFrom(start.configBase64, start.source);
+    const settings = workerLogSettings(config);
+    log.openSyslog(settings);
+    const prepared = engine.prepare(config);
+    shareTicketKeys(prepared, secret);
+    await engine.start(prepared);
+    if (config.global.chroot !== null) enterChroot(config.global.chroot);
+    dropPrivileges({ uid: config.global.setuid, gid: config.global.setgid });
+    const shown = new Set(start.shown);
+    log.open(settings, { replay: start.replay ? (text) => !shown.has(text) : false });
+    if (start.daemonized) {
+      process.chdir('/');
+      log.daemonized();
+    }
+  } catch (error) {
+    send({ event: 'failed', lines: configFailureLines(error) });
+    await engine.close().catch(() => undefined);
+    log.close();
+    process.disconnect?.();
+    return 1;
+  }
+
+  process.on('uncaughtException', (error) => {
+    log.write(3, 'ui', `Internal error: ${error.stack ?? error.message}`);
+    process.exit(1);
+  });
+
+  let reloading: Promise<void> = Promise.resolve();
+  const reload = async (command: Extract<Command, { cmd: 'reload' }>): Promise<void> => {
+    try {
+      const next = configFrom(command.configBase64, command.source);
+      const prepared = engine.prepare(next);
+      shareTicketKeys(prepared, secret);
+      log.reconfigure(workerLogSettings(next));
+      await engine.reload(prepared);
+      log.flush();
+      send({ event: 'reloaded', failure: null });
+    } catch (error) {
+      send({ event: 'reloaded', failure: configFailureLines(error) });
+    }
+  };
+
+  return new Promise<number>((resolve) => {
+    const stop = async () => {
+      process.off('message', onCommand);
+      process.off('SIGTERM', stop);
+      await engine.close().catch(() => undefined);
+      log.close();
+      // Leaving the IPC channel ends the worker (cluster exits a worker whose primary link closed).
+      process.disconnect?.();
+      resolve(0);
+    };
+    const onCommand = (message: unknown) => {
+      if (!isCommand(message)) return;
+      switch (message.cmd) {
+        case 'reload': reloading = reloading.then(() => reload(message)); break;
+        case 'reopenLog': log.reopen(false); break;
+        case 'listConnections': send({ event: 'connections', list: engine.activeConnections() }); break;
+        case 'terminate': void stop(); break;
+        case 'start': break;
+      }
+    };
+    process.on('message', onCommand);
+    // TERM sent to this worker alone (not through the primary): stop; the primary starts another.
+    process.on('SIGTERM', stop);
+    // The start-up lines first: the primary logs its own once the workers are ready.
+    log.flush();
+    send({ event: 'ready' });
+  });
+}
