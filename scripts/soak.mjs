@@ -16,12 +16,12 @@ import { readFileSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 const require = createRequire(import.meta.url);
 const { pki } = require('../dist/spec/helpers/pki.js');
 const { BIN, tempDir, writeConf } = require('../dist/spec/helpers/daemon.js');
-const { backend, tcpClient, transfer, TEST_GLOBALS } = require('../dist/spec/helpers/net.js');
+const { backend, tcpClient, TEST_GLOBALS } = require('../dist/spec/helpers/net.js');
 
 const args = process.argv.slice(2);
 const option = (name, fallback) => {
@@ -135,6 +135,37 @@ async function shortConnections() {
   return failed === 0 && Math.abs(growth) <= 0.10;
 }
 
+/**
+ * Streams `size` random bytes (generated 64 KiB at a time, never held whole: 100 × 64 MB
+ * would not fit in memory), half-closes, and hashes both directions as they pass.
+ */
+async function streamTransfer(socket, size) {
+  const sent = createHash('sha256');
+  const received = createHash('sha256');
+  let receivedBytes = 0;
+  socket.on('data', (c) => { received.update(c); receivedBytes += c.length; });
+  const ended = new Promise((resolve, reject) => {
+    socket.once('end', resolve);
+    socket.once('error', reject);
+    socket.once('close', () => reject(new Error(`closed without EOF after ${receivedBytes} of ${size} bytes`)));
+  });
+  ended.catch(() => undefined);
+  for (let at = 0; at < size && !socket.destroyed; at += 65536) {
+    const chunk = randomBytes(Math.min(65536, size - at));
+    sent.update(chunk);
+    if (!socket.write(chunk)) {
+      await new Promise((resolve) => {
+        const done = () => { socket.off('drain', done); socket.off('close', done); resolve(); };
+        socket.on('drain', done);
+        socket.on('close', done);
+      });
+    }
+  }
+  socket.end();
+  await ended;
+  return { sent: sent.digest('hex'), received: received.digest('hex'), receivedBytes };
+}
+
 async function fullIntegrity() {
   const transfers = option('transfers', 100);
   const mb = option('mb', 64);
@@ -150,7 +181,7 @@ async function fullIntegrity() {
   const results = await Promise.all(Array.from({ length: transfers }, async () => {
     const s = await tcpClient(clientPort);
     try {
-      const r = await transfer(s, mb << 20);
+      const r = await streamTransfer(s, mb << 20);
       return r.received === r.sent && r.receivedBytes === mb << 20 && echo.receivedHashes.has(r.sent);
     } catch (err) {
       console.log(`transfer failed: ${err.message}`);

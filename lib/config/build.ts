@@ -28,8 +28,12 @@ interface OpenSection {
 class Report {
   readonly errors: string[] = [];
   readonly notices: Notice[] = [];
+  /** The same messages as `errors`, for a constant-time duplicate check (configs may have 100,000 sections). */
+  readonly #seen = new Set<string>();
   error(message: string): void {
-    if (!this.errors.includes(message)) this.errors.push(message);
+    if (this.#seen.has(message)) return;
+    this.#seen.add(message);
+    this.errors.push(message);
   }
   lineError(at: SourceRef, message: string): void {
     this.error(`${at.file}:${at.line}: "${at.text}": ${message}`);
