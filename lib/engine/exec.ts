@@ -3,7 +3,7 @@
  * `exec =` endpoints: a program per connection speaking on its stdin/stdout, started
  * with stunnel's environment (REMOTE_HOST, REMOTE_PORT, SSL_CLIENT_DN, SSL_CLIENT_I_DN).
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { Duplex } from 'node:stream';
 import type { ServiceConfig } from '../config/model';
 import type { Speaker } from '../tls/verify';
@@ -32,10 +32,60 @@ export function startExec(service: ServiceConfig, peer: ExecPeer, log: Speaker):
   child.on('exit', (code, signal) => {
     log.say(6, signal ? `Child process ${child.pid} terminated on ${signal}` : `Child process ${child.pid} finished with code ${code}`);
   });
-  const stream = Duplex.from({ readable: child.stdout!, writable: child.stdin! });
+  const stream = new ChildStdio(child);
   child.on('error', (err) => stream.destroy(err));
-  stream.on('close', () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-  });
   return stream;
+}
+
+/**
+ * A program's stdout (read side) and stdin (write side) as one Duplex. A program may exit
+ * before reading what was sent to it: writes after that fail with EPIPE, which the relay
+ * treats as a peer that went away. Destroying the stream ends the program.
+ */
+class ChildStdio extends Duplex {
+  readonly #child: ChildProcess;
+
+  constructor(child: ChildProcess) {
+    super({ allowHalfOpen: true });
+    this.#child = child;
+    const out = child.stdout!;
+    out.on('data', (chunk: Buffer) => {
+      if (!this.push(chunk)) out.pause();
+    });
+    out.on('end', () => this.push(null));
+    out.on('error', (err) => this.destroy(err));
+    out.pause();
+    child.stdin!.on('error', () => undefined); // surfaced through the write callbacks
+  }
+
+  override _read(): void {
+    this.#child.stdout!.resume();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error | null) => void): void {
+    const stdin = this.#child.stdin!;
+    if (stdin.destroyed || stdin.writableEnded) return done(brokenPipe());
+    stdin.write(chunk, (err) => done(err ? brokenPipe() : null));
+  }
+
+  override _final(done: (err?: Error | null) => void): void {
+    const stdin = this.#child.stdin!;
+    if (stdin.destroyed || stdin.writableEnded) return done();
+    stdin.end(() => done());
+  }
+
+  override _destroy(err: Error | null, done: (err: Error | null) => void): void {
+    const child = this.#child;
+    child.stdin?.destroy();
+    child.stdout?.destroy();
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    done(err);
+  }
+}
+
+function brokenPipe(): NodeJS.ErrnoException {
+  const err: NodeJS.ErrnoException = new Error('write EPIPE');
+  err.code = 'EPIPE';
+  err.errno = -32;
+  return err;
 }

@@ -14,7 +14,7 @@
  * the service's `debug` level are never built.
  */
 import { Socket } from 'node:net';
-import { connect as tlsConnect, TLSSocket, type SecureContext, type Server as TlsServer, type TLSSocketOptions } from 'node:tls';
+import { connect as tlsConnect, TLSSocket, type ConnectionOptions, type SecureContext, type Server as TlsServer, type TLSSocketOptions } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { LogLevel, ServiceConfig } from '../config/model';
 import type { LogWriter } from '../log';
@@ -58,8 +58,10 @@ function proxyHeader(client: Socket | null): string {
 /** The options every server-side TLSSocket of a service is made with (callbacks find the tunnel through the socket). */
 function serverSocketOptions(service: RuntimeService): TLSSocketOptions {
   const tls = service.tls;
-  return <TLSSocketOptions & { pskCallback?: unknown }>{
+  return <TLSSocketOptions & { pskCallback?: unknown; allowHalfOpen?: boolean }>{
     isServer: true,
+    // Over a plain Duplex (an exec'd program) the TLS socket takes this; over a net.Socket, the socket's own.
+    allowHalfOpen: true,
     // Node asks this object for sessions by id ('newSession'/'resumeSession'); it need not be a real tls.Server.
     server: (tls.serverSessions ?? undefined) as unknown as TlsServer | undefined,
     secureContext: tls.secureContext,
@@ -98,6 +100,8 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     this.id = id;
     this.#local = local;
     this.#localRaw = local instanceof Socket ? local : null;
+    // Half-close is relayed: an EOF from the client must not end our side (inetd's fd 0 is made without it).
+    if (this.#localRaw) this.#localRaw.allowHalfOpen = true;
     this.#debugLevel = service.config.debugLevel;
   }
 
@@ -158,21 +162,33 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
   #serverHandshake(): void {
     const options = this.service.serverOptions ??= serverSocketOptions(this.service);
     const socket = new TLSSocket(this.#local as Socket, options) as TLSSocket & Owned;
+    this.#awaitHandshake(socket, 'secure', onServerSecure);
+  }
+
+  /** Watches a new TLS socket until `doneEvent`, its EOF, or TIMEOUTbusy. */
+  #awaitHandshake(socket: TLSSocket & Owned, doneEvent: string, onDone: (this: Owned) => void): void {
     this.#tls = socket;
     this.#watch(socket);
-    socket.on('secure', onServerSecure);
+    socket.on(doneEvent, onDone);
     socket.on('end', onHandshakeEnd);
     this.#timer = setTimeout(onBusyExpired, Math.max(0, this.#config.timeouts.busy) * 1000, this);
   }
 
+  /** The handshake finished: stop watching for it; false when the tunnel has moved on meanwhile. */
+  #handshakeDone(doneEvent: string, onDone: (this: Owned) => void, phase: number): boolean {
+    const tls = this.#tls!;
+    tls.removeListener(doneEvent, onDone);
+    tls.removeListener('end', onHandshakeEnd);
+    if (this.#phase !== phase) return false;
+    this.#clearTimer();
+    this.#describeHandshake(tls, phase === HANDSHAKE);
+    return true;
+  }
+
   /** TLSSocket 'secure': the server handshake is done. */
   serverSecure(): void {
+    if (!this.#handshakeDone('secure', onServerSecure, HANDSHAKE)) return;
     const tls = this.#tls!;
-    tls.removeListener('secure', onServerSecure);
-    tls.removeListener('end', onHandshakeEnd);
-    if (this.#phase !== HANDSHAKE) return;
-    this.#clearTimer();
-    this.#describeHandshake(tls, true);
     let targets = this.service.config.connect;
     if (this.service.tls.requestCert && !judgePeer(tls, this.service.config.tls, this.service.tls.trusted, this)) {
       if (this.service.config.redirect.length === 0) {
@@ -203,7 +219,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
   serverPsk(identity: string): Buffer | null {
     const key = this.service.tls.psk?.get(identity) ?? null;
     if (!key) this.say(3, `PSK identity not found (session ${identity})`);
-    else this.say(6, `PSK client identity: ${identity}`);
+    else this.say(5, `Key configured for PSK identity "${identity}"`);
     return key;
   }
 
@@ -284,25 +300,20 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
       session,
       rejectUnauthorized: false,
       checkServerIdentity: noIdentityCheck,
-      pskCallback: tls.psk ? clientPsk : undefined,
-    }) as TLSSocket & Owned;
-    this.#tls = socket;
+      // tls.connect may build the ClientHello before it returns, before the socket points back
+      // here: the (rare) PSK client gets a callback of its own.
+      pskCallback: tls.psk ? () => this.clientPsk() : undefined,
+      allowHalfOpen: true,
+    } as ConnectionOptions) as TLSSocket & Owned;
     this.#phase = CONNECTING_TLS;
-    this.#watch(socket);
-    socket.on('secureConnect', onClientSecure);
-    socket.on('end', onHandshakeEnd);
+    this.#awaitHandshake(socket, 'secureConnect', onClientSecure);
     if (tls.clientSessions && target) socket.on('session', onClientSession);
-    this.#timer = setTimeout(onBusyExpired, Math.max(0, this.#config.timeouts.busy) * 1000, this);
   }
 
   /** TLSSocket 'secureConnect': the client handshake is done. */
   clientSecure(): void {
+    if (!this.#handshakeDone('secureConnect', onClientSecure, CONNECTING_TLS)) return;
     const tls = this.#tls!;
-    tls.removeListener('secureConnect', onClientSecure);
-    tls.removeListener('end', onHandshakeEnd);
-    if (this.#phase !== CONNECTING_TLS) return;
-    this.#clearTimer();
-    this.#describeHandshake(tls, false);
     if (!judgePeer(tls, this.service.config.tls, this.service.tls.trusted, this)) {
       this.say(3, 'SSL_connect: error:0A000086:SSL routines::certificate verify failed');
       return this.#end(tlsToldStatus(true));
@@ -320,6 +331,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     const identity = tls.pskIdentity;
     const psk = identity !== null ? tls.psk?.get(identity) : undefined;
     if (!psk || identity === null) return null;
+    this.say(6, `PSK client configured for identity "${identity}"`);
     return { psk, identity };
   }
 
@@ -493,11 +505,6 @@ function pickSni(this: Owned, servername: string, done: (err: Error | null, ctx?
 /** Server pskCallback: Node passes the TLSSocket. */
 function serverPsk(socket: Owned, identity: string): Buffer | null {
   return socket[TUNNEL]?.serverPsk(identity) ?? null;
-}
-
-/** Client pskCallback: Node calls it with the TLSSocket as `this`. */
-function clientPsk(this: Owned): { psk: Buffer; identity: string } | null {
-  return this[TUNNEL]?.clientPsk() ?? null;
 }
 
 function noIdentityCheck(): undefined {

@@ -96,7 +96,8 @@ function stages(service: ServiceConfig, notices: ContextNotice[]): { stages: Sta
     {
       label: 'Session cache',
       options: {
-        sessionIdContext: sessionIdContext(service),
+        // Servers only: on a client context OpenSSL refuses TLS 1.3 PSK sessions made without it.
+        sessionIdContext: service.client ? undefined : sessionIdContext(service),
         sessionTimeout: tls.sessionCacheTimeout > 0 ? tls.sessionCacheTimeout : undefined,
         ticketKeys: tls.ticketKeySecret && tls.ticketMacSecret
           ? ticketKeys(tls.ticketKeySecret, tls.ticketMacSecret) : undefined,

@@ -102,7 +102,12 @@ describe('backend faults cost only their own tunnel', () => {
     const healthy = parallelHealthy();
     const client = await tlsClient(port.reset);
     const id = await connectionId('reset', client.localPort!);
-    const result = transfer(client, 1 << 20).then(() => 'completed', (err: Error) => `cut: ${err.message}`);
+    // stunnel 5.68 answers a backend's RST with a clean close_notify to the client, so the
+    // client may see an orderly EOF: what matters is that it did not get the whole echo.
+    const result = transfer(client, 1 << 20).then(
+      (r) => (r.receivedBytes < r.sentBytes ? `cut after ${r.receivedBytes} bytes` : 'completed'),
+      (err: Error) => `cut: ${err.message}`,
+    );
     const end = await ending(client, 5000);
     assert.match(await connectionEnd(id), /^(closed|reset)/);
     assert.match(await result, /^cut/, 'a backend that reset after 64 KiB cannot have echoed 1 MB');

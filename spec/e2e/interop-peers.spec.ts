@@ -8,6 +8,8 @@ import { once } from 'node:events';
 import { execFile, spawn } from 'node:child_process';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { connect as netConnect } from 'node:net';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { pki } from '../helpers/pki';
 import { Running, tempDir, writeConf } from '../helpers/daemon';
@@ -92,4 +94,41 @@ test('our client mode → openssl s_server', { timeout: 20000 /* backstop */ }, 
   const [reply] = await once(socket, 'data');
   assert.equal(reply, 'lennuts\n');
   socket.destroy();
+});
+
+test('stunnel 5.68 as PSK client of our server mode, and our PSK client mode to stunnel 5.68', { timeout: 20000 /* backstop */ }, async () => {
+  const secrets = join(dir, 'psk.txt');
+  writeFileSync(secrets, 'peer:0123456789abcdef0123456789abcdef\n', { mode: 0o600 });
+  const ours = await startEngine(`debug = 6\n[psk-in]\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:${echo.port}\nPSKsecrets = ${secrets}`);
+  engines.push(ours);
+  const theirs = stunnel4('psk-client.conf', `[psk-out]\nclient = yes\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:${ours.ports[0]}\nPSKsecrets = ${secrets}`);
+  const result = await viaPlain(await theirs.port(), 64 << 10);
+  assert.equal(result.received, result.sent);
+  await ours.log.waitFor(/^Key configured for PSK identity "peer"$/);
+
+  const theirServer = stunnel4('psk-server.conf', `[psk-in]\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:${echo.port}\nPSKsecrets = ${secrets}`);
+  const ourClient = await startEngine(`debug = 6\n[psk-out]\nclient = yes\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:${await theirServer.port()}\nPSKsecrets = ${secrets}`);
+  engines.push(ourClient);
+  const back = await viaPlain(ourClient.ports[0], 64 << 10);
+  assert.equal(back.received, back.sent);
+  await theirServer.waitFor(/LOG5\[\d+\]: Key configured for PSK identity "peer"$/);
+  await ourClient.log.waitFor(/^PSK client configured for identity "peer"$/);
+});
+
+test('openssl s_time -new: every connection ends "Connection closed", as with stunnel 5.68', { timeout: 20000 /* backstop */ }, async () => {
+  const port = (http.address() as { port: number }).port;
+  const verbose = await startEngine(`debug = 6\n[stime]\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:${port}\ncert = ${p.serverCert}\nkey = ${p.serverKey}`);
+  engines.push(verbose);
+  const child = spawn('openssl', ['s_time', '-connect', `127.0.0.1:${verbose.ports[0]}`, '-new', '-time', '1'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  await once(child, 'close');
+  const made = Number(/(\d+) connections in [\d.]+s/.exec(out)?.[1] ?? 0);
+  assert.ok(made > 10, out);
+  const ends = () => verbose.log.texts().filter((t) => /^Connection [a-z/]+: /.test(t));
+  await verbose.log.waitFor(/^Connection /);
+  // Every connection s_time made has ended by the time it printed its summary, bar the last few in flight.
+  while (ends().length < made) await new Promise((r) => setImmediate(r));
+  const words = new Set(ends().map((t) => /^Connection ([a-z/]+):/.exec(t)![1]));
+  assert.deepEqual([...words], ['closed']);
 });

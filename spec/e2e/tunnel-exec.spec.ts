@@ -37,10 +37,11 @@ test('exec: the program sees the client address and its execArgs, and talks to t
   const port = socket.localPort!;
   socket.end('echoed\n');
   await once(socket, 'end');
-  assert.equal(text, `greeter first 127.0.0.1 ${port}\nechoed\n`);
+  // ($0 of a script is its path whatever argv[0] was; $1 comes from execArgs.)
+  assert.equal(text, `${script} first 127.0.0.1 ${port}\nechoed\n`);
   const texts = await e.log.connection(port);
   assert.ok(texts.some((t) => /^Local mode child started \(PID=\d+\)$/.test(t)), texts.join('\n'));
-  assert.match(texts[texts.length - 1], /^Connection closed: \d+ byte\(s\) sent to TLS, 7 byte\\(s\\) sent to socket$/);
+  assert.match(texts[texts.length - 1], /^Connection closed: \d+ byte\(s\) sent to TLS, 7 byte\(s\) sent to socket$/);
 });
 
 test('exec+connect with retry: the program is the client side, run again after it ends', { timeout: 10000 /* backstop */ }, async () => {
