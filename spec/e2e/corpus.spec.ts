@@ -4,6 +4,7 @@
  * outcome class as stunnel 5.68 did (MANIFEST.tsv), with the same line for config
  * errors; files that only lack their certificates load once those are stubbed.
  */
+import { CORPUS_ROOT } from '../helpers/corpus';
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -15,7 +16,7 @@ import { loadConfigText } from '../../lib/config/load';
 import { checkCredentials } from '../../lib/lint';
 import { ConfigError } from '../../lib/errors';
 
-const CORPUS = '/work/shared/conf-corpus';
+const CORPUS = CORPUS_ROOT;
 
 interface Row { file: string; kind: string; outcome: string; firstError: string }
 

@@ -56,7 +56,8 @@ export function caseRng(seed: number, index: number): Prng {
 // ---------------------------------------------------------------- seeds (real files)
 
 const REPO = resolve(__dirname, '../../..');
-export const CORPUS_DIR = '/work/shared/conf-corpus/files';
+import { CORPUS_FILES } from './corpus';
+export const CORPUS_DIR = CORPUS_FILES;
 
 /** Every conf-examples file (include.d fragments too) and every corpus file. */
 export function seedFiles(): string[] {
