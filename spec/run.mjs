@@ -13,5 +13,5 @@ function walk(dir) {
 
 const filters = process.argv.slice(2);
 const files = walk('dist/spec').sort().filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
-const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=180000', '--test-force-exit', ...files], { stdio: 'inherit' });
+const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=180000', ...files], { stdio: 'inherit' });
 process.exit(result.status ?? 1);
