@@ -7,14 +7,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, rmSync, statSync } from 'node:fs';
-import { pki } from '../helpers/pki';
 import { tempDir, writeConf } from '../helpers/daemon';
 import { echoServer, exchange } from '../helpers/config';
 import { nativeAddon } from '../../lib/process/native';
-import { assertConfined, makeJail, pidFrom, runToExit, stopDaemon, tlsClient, waitForLine } from '../process/harness';
+import { assertConfined, jailedEchoConf, makeJail, pidFrom, runToExit, stopDaemon, tlsClient, waitForLine } from '../process/harness';
 
 const NOBODY = 65534;
-const p = pki();
 const dir = tempDir('stunnel-ts-jail-');
 const { jail, pidFile, logFile } = makeJail(dir, NOBODY);
 let echo: Awaited<ReturnType<typeof echoServer>>;
@@ -30,20 +28,7 @@ after(async () => {
 
 test('confined to the jail as nobody:nogroup, tunnels work, a reload cannot leave the jail',
   { skip: nativeAddon() === null && 'native addon not built' }, async () => {
-    const conf = writeConf(dir, 'jailed.conf', `
-      chroot = ${jail}
-      setuid = ${NOBODY}
-      setgid = ${NOBODY}
-      pid = /run/stunnel.pid
-      output = /log/stunnel.log
-      syslog = no
-      debug = 6
-      [echo]
-      accept = 127.0.0.1:0
-      connect = 127.0.0.1:${echo.port}
-      cert = ${p.serverCert}
-      key = ${p.serverKey}
-    `);
+    const conf = writeConf(dir, 'jailed.conf', jailedEchoConf(jail, NOBODY, echo.port));
     const run = await runToExit([conf]);
     assert.equal(run.code, 0, run.stderr);
     const pid = pidFrom(pidFile);

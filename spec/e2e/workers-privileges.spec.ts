@@ -9,15 +9,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readlinkSync, renameSync, rmSync, statSync } from 'node:fs';
-import { pki } from '../helpers/pki';
 import { tempDir, writeConf } from '../helpers/daemon';
 import { echoServer, exchange } from '../helpers/config';
 import { nativeAddon } from '../../lib/process/native';
-import { assertConfined, linesMatching, makeJail, pidFrom, procStatus, runToExit, stopDaemon, tlsClient, waitForLine } from '../process/harness';
+import { assertConfined, jailedEchoConf, linesMatching, makeJail, pidFrom, procStatus, runToExit, stopDaemon, tlsClient, waitForLine } from '../process/harness';
 import { onlyWorker } from '../process/workers-harness';
 
 const NOBODY = 65534;
-const p = pki();
 const dir = tempDir('stunnel-ts-workers-jail-');
 const { jail, pidFile, logFile } = makeJail(dir, NOBODY);
 let echo: Awaited<ReturnType<typeof echoServer>>;
@@ -33,21 +31,7 @@ after(async () => {
 
 test('workers run as nobody:nogroup inside the jail; the primary keeps root and the pid file',
   { skip: nativeAddon() === null && 'native addon not built' }, async () => {
-    const conf = writeConf(dir, 'jailed.conf', `
-      chroot = ${jail}
-      setuid = ${NOBODY}
-      setgid = ${NOBODY}
-      pid = /run/stunnel.pid
-      output = /log/stunnel.log
-      syslog = no
-      debug = 6
-      workers = 2
-      [echo]
-      accept = 127.0.0.1:0
-      connect = 127.0.0.1:${echo.port}
-      cert = ${p.serverCert}
-      key = ${p.serverKey}
-    `);
+    const conf = writeConf(dir, 'jailed.conf', jailedEchoConf(jail, NOBODY, echo.port, 'workers = 2'));
     const run = await runToExit([conf]);
     assert.equal(run.code, 0, run.stderr);
     const primary = pidFrom(pidFile);

@@ -151,6 +151,29 @@ export function makeJail(dir: string, owner: number): { jail: string; pidFile: s
   return { jail, pidFile: join(jail, 'run', 'stunnel.pid'), logFile: join(jail, 'log', 'stunnel.log') };
 }
 
+/**
+ * The configuration text of an echo service confined to `jail` as `id`:`id`, with the pid
+ * file and log inside the jail; `extraGlobal` adds global lines (e.g. `workers = 2`).
+ */
+export function jailedEchoConf(jail: string, id: number, echoPort: number, extraGlobal = ''): string {
+  const p = pki();
+  return `
+    chroot = ${jail}
+    setuid = ${id}
+    setgid = ${id}
+    pid = /run/stunnel.pid
+    output = /log/stunnel.log
+    syslog = no
+    debug = 6
+    ${extraGlobal}
+    [echo]
+    accept = 127.0.0.1:0
+    connect = 127.0.0.1:${echoPort}
+    cert = ${p.serverCert}
+    key = ${p.serverKey}
+  `;
+}
+
 /** /proc says `pid` runs as `id`:`id` with that one group, with `root` as its root directory. */
 export function assertConfined(pid: number, id: number, root: string): void {
   assert.equal(readlinkSync(`/proc/${pid}/root`), root);
