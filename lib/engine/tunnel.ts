@@ -189,6 +189,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
   serverSecure(): void {
     if (!this.#handshakeDone('secure', onServerSecure, HANDSHAKE)) return;
     const tls = this.#tls!;
+    refuseRenegotiation(tls, this);
     let targets = this.service.config.connect;
     if (this.service.tls.requestCert && !judgePeer(tls, this.service.config.tls, this.service.tls.trusted, this)) {
       if (this.service.config.redirect.length === 0) {
@@ -416,6 +417,13 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     this.#end(alertExchanged(err) ? tlsToldStatus(!server) : 'reset');
   }
 
+  /** The client started a renegotiation (TLS ≤ 1.2): refused, as stunnel 5.68 on OpenSSL 3 does. */
+  renegotiationRefused(): void {
+    if (this.#phase === ENDED) return;
+    this.say(3, `SSL_read: client-initiated renegotiation refused (from ${this.peer})`);
+    this.#end(tlsToldStatus(false));
+  }
+
   busyExpired(): void {
     this.#timer = null;
     this.say(6, 'ssl_start: s_poll_wait: TIMEOUTbusy exceeded: sending reset');
@@ -491,6 +499,22 @@ function onClientSecure(this: Owned): void {
 
 function onClientSession(this: Owned, data: Buffer): void {
   this[TUNNEL]?.clientSession(data);
+}
+
+/**
+ * Client-initiated renegotiation costs the server a full handshake each time, for free to the
+ * client. OpenSSL 3 refuses it (and so stunnel 5.68); Node allows a few per window. After the
+ * first handshake, any new handshake start on a TLS ≤ 1.2 connection ends the tunnel (on the next
+ * turn: not from inside OpenSSL's callback).
+ */
+function refuseRenegotiation(tls: TLSSocket, tunnel: Tunnel): void {
+  const handle = (tls as unknown as { _handle?: { onhandshakestart?: (now: number) => void } })._handle;
+  if (!handle || tls.getProtocol() === 'TLSv1.3') return;
+  handle.onhandshakestart = () => { setImmediate(onRenegotiation, tunnel); };
+}
+
+function onRenegotiation(tunnel: Tunnel): void {
+  tunnel.renegotiationRefused();
 }
 
 function onBusyExpired(tunnel: Tunnel): void {

@@ -87,21 +87,26 @@ describe('renegotiation (TLS 1.2 client)', () => {
   // no_renegotiation alert; the client aborts (handshake failure), stunnel logs it at LOG3 and
   // ends the connection (`Connection reset/closed`). Each granted renegotiation costs the
   // server a full handshake, so granting them without limit is a cheap CPU attack.
+  // stunnel-ts ends the connection instead of sending the alert (Node gives no way to make OpenSSL
+  // send it on this socket); Node's client then never calls the renegotiate() callback, so the
+  // connection's close counts as the refusal.
   const renegotiate = (s: TLSSocket) => new Promise<Error | null>((resolve) => {
+    s.once('close', () => resolve(new Error('connection closed by the server')));
     if (!s.renegotiate({ rejectUnauthorized: false }, (err) => resolve(err ?? null))) resolve(new Error('renegotiate() refused locally'));
   });
 
-  test('a client-initiated renegotiation is refused with a no_renegotiation alert, as stunnel 5.68 does', { skip: 'open: the hand-built server TLSSocket grants client renegotiation and SSL_OP_NO_RENEGOTIATION leaves the client waiting (see CHANGELOG/issue note)' }, async () => {
+  test('a client-initiated renegotiation is refused: the connection ends with one LOG3 line', { skip: 'open: the engine now ends the connection on a renegotiation (checked by hand), but this test never sees the client side finish; to fix next' }, async () => {
     const s = await tlsClient(port, { maxVersion: 'TLSv1.2' });
     s.on('error', () => undefined);
     assert.equal(s.getProtocol(), 'TLSv1.2');
     const err = await renegotiate(s);
     s.destroy();
-    assert.match(String(err?.message), /no renegotiation/);
+    assert.match(String(err?.message), /closed by the server|no renegotiation/);
+    await daemon.waitFor(/LOG3\[\d+\]: SSL_read: client-initiated renegotiation refused \(from 127\.0\.0\.1:\d+\)/);
     assert.equal(await healthyRoundTrip(port, 256 * 1024), true);
   });
 
-  test('a renegotiation flood: at most 3 of 20 renegotiations are granted; the daemon keeps serving', { skip: 'open: the hand-built server TLSSocket grants client renegotiation and SSL_OP_NO_RENEGOTIATION leaves the client waiting (see CHANGELOG/issue note)' }, async () => {
+  test('a renegotiation flood: at most 3 of 20 renegotiations are granted; the daemon keeps serving', { skip: 'open: the engine now ends the connection on a renegotiation (checked by hand), but this test never sees the client side finish; to fix next' }, async () => {
     const s = await tlsClient(port, { maxVersion: 'TLSv1.2' });
     s.on('error', () => undefined);
     let granted = 0;
