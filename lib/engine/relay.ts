@@ -20,6 +20,7 @@
 import type { Duplex } from 'node:stream';
 import type { Timeouts } from '../config/model';
 import { isPeerDisconnect, systemErrorText } from '../tls/syserror';
+import { tlsErrorText } from '../tls/describe';
 import type { Speaker } from '../tls/verify';
 import { alertExchanged, tlsToldStatus, type CloseStatus } from './status';
 
@@ -126,7 +127,7 @@ export class Relay {
       return;
     }
     if (side.isTls && alertExchanged(err)) {
-      this.#owner.say(3, `SSL_read: ${err.message.trim()}`);
+      this.#owner.say(3, `SSL_read: ${tlsErrorText(err)}`);
       this.#finish(tlsToldStatus(this.#tlsIsRemote));
       return;
     }

@@ -18,7 +18,7 @@ import { connect as tlsConnect, TLSSocket, type ConnectionOptions, type SecureCo
 import type { Duplex } from 'node:stream';
 import type { LogLevel, ServiceConfig } from '../config/model';
 import type { LogWriter } from '../log';
-import { cipherLine, handshakeErrorText, sessionLine } from '../tls/describe';
+import { cipherLine, tlsErrorText, sessionLine } from '../tls/describe';
 import { isPeerDisconnect, systemErrorText } from '../tls/syserror';
 import { judgePeer, subjectText, type Speaker } from '../tls/verify';
 import { peerText } from './address';
@@ -189,7 +189,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
   serverSecure(): void {
     if (!this.#handshakeDone('secure', onServerSecure, HANDSHAKE)) return;
     const tls = this.#tls!;
-    refuseRenegotiation(tls, this);
+    releaseTlsErrors(tls);
     let targets = this.service.config.connect;
     if (this.service.tls.requestCert && !judgePeer(tls, this.service.config.tls, this.service.tls.trusted, this)) {
       if (this.service.config.redirect.length === 0) {
@@ -412,16 +412,9 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
   #handshakeFailed(err: Error): void {
     const server = this.#phase === HANDSHAKE;
     const code = (err as NodeJS.ErrnoException).code;
-    const text = typeof code === 'string' && !code.startsWith('ERR_') ? systemErrorText(err) : handshakeErrorText(err);
+    const text = typeof code === 'string' && !code.startsWith('ERR_') ? systemErrorText(err) : tlsErrorText(err);
     this.say(3, server ? `SSL_accept: ${text} (from ${this.peer})` : `SSL_connect: ${text}`);
     this.#end(alertExchanged(err) ? tlsToldStatus(!server) : 'reset');
-  }
-
-  /** The client started a renegotiation (TLS ≤ 1.2): refused, as stunnel 5.68 on OpenSSL 3 does. */
-  renegotiationRefused(): void {
-    if (this.#phase === ENDED) return;
-    this.say(3, `SSL_read: client-initiated renegotiation refused (from ${this.peer})`);
-    this.#end(tlsToldStatus(false));
   }
 
   busyExpired(): void {
@@ -502,19 +495,13 @@ function onClientSession(this: Owned, data: Buffer): void {
 }
 
 /**
- * Client-initiated renegotiation costs the server a full handshake each time, for free to the
- * client. OpenSSL 3 refuses it (and so stunnel 5.68); Node allows a few per window. After the
- * first handshake, any new handshake start on a TLS ≤ 1.2 connection ends the tunnel (on the next
- * turn: not from inside OpenSSL's callback).
+ * A server TLSSocket made without a tls.Server keeps its TLS errors after the handshake to
+ * itself (Node emits them as `_tlsError` only, and the peer's fatal alert reads as a plain EOF)
+ * until control is released, as tls.Server does on 'secure'. Released, an alert such as the
+ * client's handshake_failure after a refused renegotiation reaches 'error' and its LOG3 line.
  */
-function refuseRenegotiation(tls: TLSSocket, tunnel: Tunnel): void {
-  const handle = (tls as unknown as { _handle?: { onhandshakestart?: (now: number) => void } })._handle;
-  if (!handle || tls.getProtocol() === 'TLSv1.3') return;
-  handle.onhandshakestart = () => { setImmediate(onRenegotiation, tunnel); };
-}
-
-function onRenegotiation(tunnel: Tunnel): void {
-  tunnel.renegotiationRefused();
+function releaseTlsErrors(tls: TLSSocket): void {
+  (tls as unknown as { _releaseControl?: () => boolean })._releaseControl?.();
 }
 
 function onBusyExpired(tunnel: Tunnel): void {

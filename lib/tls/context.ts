@@ -90,7 +90,7 @@ function stages(service: ServiceConfig, notices: ContextNotice[]): { stages: Sta
   const list: Stage[] = [
     {
       label: 'SSL_CTX_set_cipher_list',
-      options: { ...range, ciphers: cipherString(tls), secureOptions: secureOptions(tls) },
+      options: { ...range, ciphers: cipherString(tls), secureOptions: secureOptions(tls, !service.client) },
     },
     { label: "Invalid groups list in 'curves'", options: { ecdhCurve: tls.curves || undefined } },
     {
@@ -167,7 +167,7 @@ export function buildServiceTls(service: ServiceConfig, notices: ContextNotice[]
     const secureContext = buildContext(built.stages);
     const psk = tls.PSKsecrets ? pskSecrets(tls.PSKsecrets) : null;
     const resume = tls.sessionResume;
-    const options = secureOptions(tls);
+    const options = secureOptions(tls, !service.client);
     return {
       secureContext,
       requestCert: tls.verify.request || tls.verify.require || tls.verify.chain || tls.verify.peer,

@@ -25,10 +25,10 @@ export function sessionLine(socket: TLSSocket, server: boolean): string {
 }
 
 /**
- * stunnel's `SSL_accept: FILE:LINE: error:CODE:LIB::REASON` text from a Node TLS error;
+ * stunnel's `FILE:LINE: error:CODE:LIB::REASON` text (after `SSL_accept: `, `SSL_read: `...) from a Node TLS error;
  * a system error keeps its errno text.
  */
-export function handshakeErrorText(err: Error): string {
+export function tlsErrorText(err: Error): string {
   const match = /error:([0-9A-F]{8}):([^:]*):[^:]*:([^:\n]*):([^:\n]*):(\d+)/.exec(err.message);
   if (match) return `${match[4]}:${match[5]}: error:${match[1]}:${match[2]}::${match[3]}`;
   return err.message;

@@ -43,11 +43,16 @@ function optionBits(name: string): number {
  * `options =` names to the SSL_OP_* bit mask Node passes to SSL_CTX_set_options.
  * Cleared names (`-NAME`) can only be honoured for flags we set ourselves: Node offers no way
  * to clear OpenSSL's own defaults.
+ *
+ * A server never grants a client-initiated renegotiation (TLS ≤ 1.2): each one costs the
+ * server a full handshake, for free to the client. OpenSSL 3 refuses them by default, and so
+ * does stunnel 5.68 whatever `renegotiation` says, but Node turns them back on; NO_RENEGOTIATION
+ * makes OpenSSL answer with a no_renegotiation alert, as stunnel's does.
  */
-export function secureOptions(tls: TlsConfig): number {
+export function secureOptions(tls: TlsConfig, server: boolean): number {
   let mask = 0;
   for (const name of tls.optionsSet) mask |= optionBits(name);
-  if (!tls.renegotiation) mask |= constants.SSL_OP_NO_RENEGOTIATION;
+  if (server || !tls.renegotiation) mask |= constants.SSL_OP_NO_RENEGOTIATION;
   if (!tls.sessionResume) mask |= constants.SSL_OP_NO_TICKET;
   for (const name of tls.optionsCleared) mask &= ~optionBits(name);
   return mask >>> 0;
