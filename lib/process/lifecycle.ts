@@ -10,20 +10,20 @@ import cluster from 'node:cluster';
 import { createReadStream, createWriteStream, fstatSync, readFileSync, realpathSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
-import { decodeConfigBytes } from '../config/lexer';
-import { loadConfig, loadConfigText } from '../config/load';
+import { loadConfig } from '../config/load';
 import type { Config, ServiceConfig } from '../config/model';
-import { Engine, type Prepared } from '../engine/engine';
-import { Log, type LogSettings } from '../log';
+import { Engine } from '../engine/engine';
+import { Log } from '../log';
 import { daemonStatusPipe, rewindableDescriptor, spawnDaemon, type DaemonStatus } from './daemon';
 import { configFailureLines } from './failures';
 import { limitLine, readOpenFilesLimit } from './limits';
 import { nativeAddon } from './native';
-import { PidFile } from './pidfile';
-import { dropPrivileges, enterChroot } from './privileges';
+import { confine } from './privileges';
 import { startupBanner } from './banner';
-import { runPrimary } from './primary';
-import { printerFor, readReloadSource, serveUntilTerminated, settingsFor, startup, type LinePrinter } from './startup';
+import { WorkersPrimary } from './primary';
+import { serveDaemon } from './serve';
+import { SingleProcess } from './single';
+import { printerFor, settingsFor, startup, type LinePrinter } from './startup';
 import { runWorker } from './worker';
 
 export interface RunRequest {
@@ -77,11 +77,12 @@ export async function run(request: RunRequest): Promise<number> {
     return spawnDaemon({ config: child, printLine: print });
   }
   const reloadSource = fd !== undefined ? String(fd) : config.file;
+  const daemon = { config, reloadSource, log, print, status };
   if (config.global.workers > 1 && workersCanServe(config, log)) {
     const text = configBytes ?? readFileSync(config.file);
-    return runPrimary({ config, configBytes: text, reloadSource, log, print, status });
+    return serveDaemon(daemon, new WorkersPrimary(log, config, { configBytes: text, reloadSource, daemonized: status !== null }));
   }
-  return runDaemon(config, reloadSource, log, print, status);
+  return serveDaemon(daemon, new SingleProcess(log, config));
 }
 
 /**
@@ -102,76 +103,6 @@ function safeRealpath(file: string): string {
   } catch {
     return file;
   }
-}
-
-/** The part of start-up shared by daemon and inetd mode, after the sockets are bound. */
-function confineAndOpenLog(config: Config, log: Log, settings: LogSettings): void {
-  if (config.global.chroot !== null) enterChroot(config.global.chroot);
-  dropPrivileges({ uid: config.global.setuid, gid: config.global.setgid });
-  log.open(settings);
-}
-
-async function runDaemon(
-  initial: Config, reloadSource: string, log: Log, print: LinePrinter, status: DaemonStatus | null,
-): Promise<number> {
-  let config = initial;
-  const stderr = config.global.foreground === 'yes';
-  const engine = new Engine(log);
-  let pidFile: PidFile | null = null;
-  const ok = await startup(log, print, async () => {
-    log.openSyslog(settingsFor(config, stderr));
-    const prepared = engine.prepare(config);
-    log.write(5, 'ui', 'Configuration successful');
-    await engine.start(prepared);
-    confineAndOpenLog(config, log, settingsFor(config, stderr));
-    if (status !== null) {
-      // What daemon(3) does after the fork: cwd `/`, so a later reload resolves paths from there.
-      process.chdir('/');
-      log.daemonized();
-    }
-    if (config.global.pid !== null) {
-      pidFile = new PidFile(config.global.pid);
-      pidFile.create();
-      log.write(7, 'ui', `Created pid file ${config.global.pid}`);
-    }
-  });
-  if (!ok) {
-    await engine.close().catch(() => undefined);
-    (pidFile as PidFile | null)?.remove();
-    log.close();
-    status?.close();
-    return 1;
-  }
-
-  const reload = async (): Promise<void> => {
-    log.write(5, 'ui', `Reading configuration from file ${reloadSource}`);
-    const failed = (error: unknown) => {
-      for (const line of configFailureLines(error)) log.write(3, 'ui', line);
-      log.write(3, 'ui', 'Failed to reload the configuration file');
-    };
-    let next: Config;
-    let prepared: Prepared;
-    try {
-      next = loadConfigText(decodeConfigBytes(readReloadSource(reloadSource)), reloadSource);
-      for (const notice of next.notices) log.write(notice.level, 'ui', notice.text);
-      prepared = engine.prepare(next);
-      log.reconfigure(settingsFor(next, stderr));
-    } catch (error) {
-      return failed(error);
-    }
-    try {
-      await engine.reload(prepared);
-    } catch (error) {
-      return failed(error);
-    }
-    config = next;
-    log.write(5, 'ui', 'Configuration successful');
-  };
-  return serveUntilTerminated(log, status, pidFile, {
-    reload,
-    reopenLog: () => log.reopen(),
-    activeConnections: () => engine.activeConnections(),
-  }, () => engine.close());
 }
 
 /** stdin/stdout as one duplex: the inetd socket itself, or two pipes (tests, `socat EXEC:`). */
@@ -195,7 +126,8 @@ async function runInetd(
   const settings = settingsFor(config, config.global.foreground === 'yes');
   const ok = await startup(log, print, async () => {
     log.openSyslog(settings);
-    confineAndOpenLog(config, log, settings);
+    confine(config.global);
+    log.open(settings);
   });
   status?.close();
   if (!ok) return 1;

@@ -15,27 +15,22 @@
 import cluster from 'node:cluster';
 import { chownSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { decodeConfigBytes } from '../config/lexer';
-import { loadConfigText } from '../config/load';
 import type { Config } from '../config/model';
 import { Engine } from '../engine/engine';
+import { StartupError } from '../errors';
 import type { Log, LogSettings } from '../log';
-import type { DaemonStatus } from './daemon';
-import { configFailureLines } from './failures';
-import { PidFile } from './pidfile';
-import { readReloadSource, serveUntilTerminated, settingsFor, startup, type LinePrinter } from './startup';
+import type { Server } from './serve';
+import { settingsFor } from './startup';
 import { newTicketSecret } from './ticketkeys';
 import { useSharedSockets, WorkerPool } from './pool';
 
-export interface PrimaryRequest {
-  readonly config: Config;
+export interface PrimarySetup {
   /** The configuration text as read at start-up: what the workers load. */
   readonly configBytes: Buffer;
-  /** What SIGHUP reads again: the file name, or the descriptor number with `-fd`. */
+  /** What SIGHUP reads again (and what the workers are told they load). */
   readonly reloadSource: string;
-  readonly log: Log;
-  readonly print: LinePrinter;
-  readonly status: DaemonStatus | null;
+  /** True in the daemon child: workers chdir to `/` as it does. */
+  readonly daemonized: boolean;
 }
 
 /** A path the configuration means inside the chroot, seen from outside it. */
@@ -62,86 +57,79 @@ function withLogFileForWorkers(config: Config, output: string | null, open: () =
   }
 }
 
-/** Runs the primary until a termination signal; resolves with the exit code. */
-export async function runPrimary(request: PrimaryRequest): Promise<number> {
-  const { log, print, status, reloadSource } = request;
-  let config = request.config;
-  let configBytes = request.configBytes;
-  const count = config.global.workers;
-  const stderr = config.global.foreground === 'yes';
-  useSharedSockets();
-  // Replacements start where the first workers did, even after the daemon's chdir('/').
-  cluster.setupPrimary({ cwd: process.cwd() });
-  const ticketSecret = newTicketSecret();
-  const pool = new WorkerPool(log, { configBytes, source: config.file, ticketSecret, daemonized: status !== null });
-  let pidFile: PidFile | null = null;
+/** The primary of `workers = N`: serves through its pool of workers. */
+export class WorkersPrimary implements Server {
+  readonly #log: Log;
+  readonly #pool: WorkerPool;
+  readonly #setup: PrimarySetup;
+  readonly #ticketSecret = newTicketSecret();
+  /** The worker count of the start (a reload cannot change it). */
+  readonly #count: number;
+  readonly #stderr: boolean;
+  #configBytes: Buffer;
 
-  const ok = await startup(log, print, async () => {
-    log.openSyslog(settingsFor(config, stderr));
-    new Engine(log).prepare(config);
-    log.write(5, 'ui', 'Configuration successful');
-    const shown = log.startupLines().map((line) => line.slice(4));
-    const settings = primarySettings(config, stderr);
-    withLogFileForWorkers(config, settings.output, () => log.open(settings));
-    await pool.startAll(count, shown);
-    if (status !== null) {
-      process.chdir('/');
-      log.daemonized();
-    }
-    if (config.global.pid !== null) {
-      pidFile = new PidFile(outsideJail(config, config.global.pid));
-      pidFile.create();
-      log.write(7, 'ui', `Created pid file ${config.global.pid}`);
-    }
-  });
-  if (!ok) {
-    await pool.stop();
-    (pidFile as PidFile | null)?.remove();
-    log.close();
-    status?.close();
-    return 1;
+  constructor(log: Log, initial: Config, setup: PrimarySetup) {
+    this.#log = log;
+    this.#setup = setup;
+    this.#count = initial.global.workers;
+    this.#stderr = initial.global.foreground === 'yes';
+    this.#configBytes = setup.configBytes;
+    useSharedSockets();
+    // Replacements start where the first workers did, even after the daemon's chdir('/').
+    cluster.setupPrimary({ cwd: process.cwd() });
+    this.#pool = new WorkerPool(log, this.#workerSetup());
   }
 
-  const reload = async (): Promise<void> => {
-    log.write(5, 'ui', `Reading configuration from file ${reloadSource}`);
-    const failed = (lines: readonly string[]) => {
-      for (const line of lines) log.write(3, 'ui', line);
-      log.write(3, 'ui', 'Failed to reload the configuration file');
-    };
-    let next: Config;
-    let nextBytes: Buffer;
-    try {
-      nextBytes = readReloadSource(reloadSource);
-      next = loadConfigText(decodeConfigBytes(nextBytes), reloadSource);
-      for (const notice of next.notices) log.write(notice.level, 'ui', notice.text);
-      new Engine(log).prepare(next);
-      const settings = primarySettings(next, stderr);
-      withLogFileForWorkers(next, settings.output, () => log.reconfigure(settings));
-    } catch (error) {
-      return failed(configFailureLines(error));
-    }
-    const { failures, reloaded } = await pool.reload(nextBytes, reloadSource);
+  #workerSetup() {
+    const { reloadSource, daemonized } = this.#setup;
+    return { configBytes: this.#configBytes, source: reloadSource, ticketSecret: this.#ticketSecret, daemonized };
+  }
+
+  /** The primary builds the contexts too (and drops them): a bad key fails before any worker runs. */
+  check(config: Config): void {
+    new Engine(this.#log).prepare(config);
+  }
+
+  async start(config: Config): Promise<void> {
+    const shown = this.#log.startupLines().map((line) => line.slice(4));
+    const settings = primarySettings(config, this.#stderr);
+    withLogFileForWorkers(config, settings.output, () => this.#log.open(settings));
+    await this.#pool.startAll(this.#count, shown);
+  }
+
+  pidPath(config: Config, pid: string): string {
+    return outsideJail(config, pid);
+  }
+
+  async reload(next: Config, bytes: Buffer, running: Config): Promise<void> {
+    this.check(next);
+    const settings = primarySettings(next, this.#stderr);
+    withLogFileForWorkers(next, settings.output, () => this.#log.reconfigure(settings));
+    const source = this.#setup.reloadSource;
+    const { failures, reloaded } = await this.#pool.reload(bytes, source);
     if (failures.length > 0) {
       // Some workers could not take it: every worker goes back to the running configuration.
-      await pool.revert(reloaded, configBytes, reloadSource);
-      log.reconfigure(primarySettings(config, stderr));
-      return failed(failures.flat());
+      await this.#pool.revert(reloaded, this.#configBytes, source);
+      this.#log.reconfigure(primarySettings(running, this.#stderr));
+      throw new StartupError(failures.flat());
     }
-    config = next;
-    configBytes = nextBytes;
-    pool.setup = { configBytes, source: reloadSource, ticketSecret, daemonized: status !== null };
-    if (next.global.workers !== count) {
-      log.write(4, 'ui', `workers = ${next.global.workers} takes effect at the next start; ${count} workers keep running`);
+    this.#configBytes = bytes;
+    this.#pool.setup = this.#workerSetup();
+    if (next.global.workers !== this.#count) {
+      this.#log.write(4, 'ui', `workers = ${next.global.workers} takes effect at the next start; ${this.#count} workers keep running`);
     }
-    log.write(5, 'ui', 'Configuration successful');
-  };
+  }
 
-  return serveUntilTerminated(log, status, pidFile, {
-    reload,
-    reopenLog: () => {
-      withLogFileForWorkers(config, primarySettings(config, stderr).output, () => log.reopen());
-      pool.broadcast({ cmd: 'reopenLog' });
-    },
-    activeConnections: () => pool.connections(),
-  }, () => pool.stop());
+  reopenLog(config: Config): void {
+    withLogFileForWorkers(config, primarySettings(config, this.#stderr).output, () => this.#log.reopen());
+    this.#pool.broadcast({ cmd: 'reopenLog' });
+  }
+
+  activeConnections() {
+    return this.#pool.connections();
+  }
+
+  stop(): Promise<void> {
+    return this.#pool.stop();
+  }
 }

@@ -4,6 +4,7 @@
  * in stunnel's order: chroot → setgroups([gid]) → setgid → setuid. Each failure is a
  * StartupError in stunnel's `call: text (errno)` shape.
  */
+import type { GlobalConfig } from '../config/model';
 import { errnoText, StartupError } from '../errors';
 import { errnoMessage, requireNative } from './native';
 
@@ -42,4 +43,10 @@ export function dropPrivileges(identity: Identity): void {
     const uid = identity.uid;
     step('setuid', () => process.setuid!(uid));
   }
+}
+
+/** Everything the configuration asks to give up once the sockets are bound: the chroot, then root. */
+export function confine(global: Pick<GlobalConfig, 'chroot' | 'setuid' | 'setgid'>): void {
+  if (global.chroot !== null) enterChroot(global.chroot);
+  dropPrivileges({ uid: global.setuid, gid: global.setgid });
 }

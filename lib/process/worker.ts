@@ -17,7 +17,7 @@ import { Log, logSettingsFrom, type LogSettings } from '../log';
 import { configFailureLines } from './failures';
 import { isCommand, type Command, type WorkerEvent } from './messages';
 import { nativeAddon } from './native';
-import { dropPrivileges, enterChroot } from './privileges';
+import { confine } from './privileges';
 import { shareTicketKeys } from './ticketkeys';
 
 type StartCommand = Extract<Command, { cmd: 'start' }>;
@@ -73,8 +73,7 @@ export async function runWorker(): Promise<number> {
     const prepared = engine.prepare(config);
     shareTicketKeys(prepared, secret);
     await engine.start(prepared);
-    if (config.global.chroot !== null) enterChroot(config.global.chroot);
-    dropPrivileges({ uid: config.global.setuid, gid: config.global.setgid });
+    confine(config.global);
     const shown = new Set(start.shown);
     log.open(settings, { replay: start.replay ? (text) => !shown.has(text) : false });
     if (start.daemonized) {

@@ -1,0 +1,95 @@
+/**
+ * @module process/serve
+ * A daemon's life once its configuration has loaded, the same whether one process serves
+ * (process/single) or a primary with workers (process/primary): start-up in stunnel's order
+ * ending with the pid file, a failed start undone, SIGHUP's reload (read again, check, switch,
+ * or keep what runs), and serving until a termination signal.
+ */
+import { decodeConfigBytes } from '../config/lexer';
+import { loadConfigText } from '../config/load';
+import type { Config } from '../config/model';
+import type { ActiveConnection } from '../engine/engine';
+import type { Log } from '../log';
+import type { DaemonStatus } from './daemon';
+import { configFailureLines } from './failures';
+import { PidFile } from './pidfile';
+import { readReloadSource, serveUntilTerminated, settingsFor, startup, type LinePrinter } from './startup';
+
+/** What serves the connections: an engine in this process, or a pool of workers. */
+export interface Server {
+  /** Checks a configuration as its start would (every TLS context built, keys read); throws its error lines. */
+  check(config: Config): void;
+  /** Serves the configuration just checked: listening, confined, its log open. */
+  start(config: Config): Promise<void>;
+  /** The configuration's `pid` file as this process reaches it. */
+  pidPath(config: Config, pid: string): string;
+  /** Switches from `running` to `next` (read as `bytes`), checking it first; throws its error lines, `running` kept. */
+  reload(next: Config, bytes: Buffer, running: Config): Promise<void>;
+  /** SIGUSR1: the log file opened again (after a rotation). */
+  reopenLog(config: Config): void;
+  /** SIGUSR2: the connections being served. */
+  activeConnections(): readonly ActiveConnection[] | Promise<readonly ActiveConnection[]>;
+  /** Stops serving: listeners closed, tunnels dropped (as on TERM). */
+  stop(): Promise<void>;
+}
+
+export interface DaemonRequest {
+  readonly config: Config;
+  /** What SIGHUP reads again: the file name, or the descriptor number with `-fd`. */
+  readonly reloadSource: string;
+  readonly log: Log;
+  readonly print: LinePrinter;
+  readonly status: DaemonStatus | null;
+}
+
+/** Starts `server` on the request's configuration and serves until terminated; resolves with the exit code. */
+export async function serveDaemon(request: DaemonRequest, server: Server): Promise<number> {
+  const { log, print, status, reloadSource } = request;
+  let config = request.config;
+  let pidFile: PidFile | null = null;
+  const ok = await startup(log, print, async () => {
+    log.openSyslog(settingsFor(config, config.global.foreground === 'yes'));
+    server.check(config);
+    log.write(5, 'ui', 'Configuration successful');
+    await server.start(config);
+    if (status !== null) {
+      // What daemon(3) does after the fork: cwd `/`, so a later reload resolves paths from there.
+      process.chdir('/');
+      log.daemonized();
+    }
+    const pid = config.global.pid;
+    if (pid !== null) {
+      pidFile = new PidFile(server.pidPath(config, pid));
+      pidFile.create();
+      log.write(7, 'ui', `Created pid file ${pid}`);
+    }
+  });
+  if (!ok) {
+    await server.stop().catch(() => undefined);
+    (pidFile as PidFile | null)?.remove();
+    log.close();
+    status?.close();
+    return 1;
+  }
+
+  const reload = async (): Promise<void> => {
+    log.write(5, 'ui', `Reading configuration from file ${reloadSource}`);
+    try {
+      const bytes = readReloadSource(reloadSource);
+      const next = loadConfigText(decodeConfigBytes(bytes), reloadSource);
+      for (const notice of next.notices) log.write(notice.level, 'ui', notice.text);
+      await server.reload(next, bytes, config);
+      config = next;
+    } catch (error) {
+      for (const line of configFailureLines(error)) log.write(3, 'ui', line);
+      log.write(3, 'ui', 'Failed to reload the configuration file');
+      return;
+    }
+    log.write(5, 'ui', 'Configuration successful');
+  };
+  return serveUntilTerminated(log, status, pidFile, {
+    reload,
+    reopenLog: () => server.reopenLog(config),
+    activeConnections: () => server.activeConnections(),
+  }, () => server.stop());
+}

@@ -1,0 +1,66 @@
+/**
+ * @module process/single
+ * One process serves every listener (the default, `workers = 1`): the engine builds the
+ * TLS contexts as root, binds, then the process confines itself and opens its log. A reload
+ * builds the new contexts before anything changes, so a bad key keeps the running configuration.
+ */
+import type { Config } from '../config/model';
+import { Engine, type Prepared } from '../engine/engine';
+import type { Log } from '../log';
+import { confine } from './privileges';
+import type { Server } from './serve';
+import { settingsFor } from './startup';
+
+export class SingleProcess implements Server {
+  readonly #log: Log;
+  readonly #engine: Engine;
+  /** The stderr choice of the start: `foreground` is not re-applied on reload. */
+  readonly #stderr: boolean;
+  #checked: Prepared | null = null;
+
+  constructor(log: Log, initial: Config) {
+    this.#log = log;
+    this.#engine = new Engine(log);
+    this.#stderr = initial.global.foreground === 'yes';
+  }
+
+  check(config: Config): void {
+    this.#checked = this.#engine.prepare(config);
+  }
+
+  async start(config: Config): Promise<void> {
+    await this.#engine.start(this.#takeChecked());
+    confine(config.global);
+    this.#log.open(settingsFor(config, this.#stderr));
+  }
+
+  pidPath(_config: Config, pid: string): string {
+    return pid;
+  }
+
+  async reload(next: Config): Promise<void> {
+    this.check(next);
+    const prepared = this.#takeChecked();
+    this.#log.reconfigure(settingsFor(next, this.#stderr));
+    await this.#engine.reload(prepared);
+  }
+
+  reopenLog(): void {
+    this.#log.reopen();
+  }
+
+  activeConnections() {
+    return this.#engine.activeConnections();
+  }
+
+  stop(): Promise<void> {
+    return this.#engine.close();
+  }
+
+  #takeChecked(): Prepared {
+    const prepared = this.#checked;
+    if (prepared === null) throw new Error('SingleProcess: start or reload without a checked configuration');
+    this.#checked = null;
+    return prepared;
+  }
+}
