@@ -3,12 +3,36 @@
  * One listening socket of one service (TCP or Unix). The service it serves can be
  * swapped on reload while the socket stays open, so no connection is refused meanwhile.
  */
+import cluster from 'node:cluster';
 import { chownSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import type { Address } from '../config/model';
+import type { Address, Config } from '../config/model';
 import { applySocketOptions, listenOptions } from '../net/sockopts';
 import { boundText, listenHost, listenKey } from './address';
 import type { RuntimeService } from './service';
+
+/**
+ * A Unix socket file left by an earlier run makes bind fail (EADDRINUSE): it is removed first.
+ * Not by a worker of `workers = N`, though: the primary binds once for all of them, and a
+ * worker removing the path would unlink the socket the others already serve (the primary
+ * removes stale files itself, see removeStaleSocketFiles).
+ */
+export function removeStaleSocketFile(address: Address): void {
+  if (address.kind !== 'unix') return;
+  try {
+    unlinkSync(address.path);
+  } catch {
+    // nothing stale to remove
+  }
+}
+
+/** The Unix socket files `next` accepts on that `running` does not bind already, removed. */
+export function removeStaleSocketFiles(next: Config, running: Config | null): void {
+  const bound = new Set(running?.services.flatMap((s) => s.accept).map(listenKey) ?? []);
+  for (const address of next.services.flatMap((s) => s.accept)) {
+    if (!bound.has(listenKey(address))) removeStaleSocketFile(address);
+  }
+}
 
 export class Listener {
   readonly server: Server;
@@ -27,13 +51,7 @@ export class Listener {
    */
   listen(): Promise<void> {
     const address = this.address;
-    if (address.kind === 'unix') {
-      try {
-        unlinkSync(address.path);
-      } catch {
-        // nothing stale to remove
-      }
-    }
+    if (!cluster.isWorker) removeStaleSocketFile(address);
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(err);
       this.server.once('error', onError);

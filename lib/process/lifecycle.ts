@@ -78,23 +78,11 @@ export async function run(request: RunRequest): Promise<number> {
   }
   const reloadSource = fd !== undefined ? String(fd) : config.file;
   const daemon = { config, reloadSource, log, print, status };
-  if (config.global.workers > 1 && workersCanServe(config, log)) {
+  if (config.global.workers > 1) {
     const text = configBytes ?? readFileSync(config.file);
     return serveDaemon(daemon, new WorkersPrimary(log, config, { configBytes: text, reloadSource, daemonized: status !== null }));
   }
   return serveDaemon(daemon, new SingleProcess(log, config));
-}
-
-/**
- * Worker processes cannot share a Unix-socket `accept` yet: each worker's listener removes
- * a stale socket file before binding, which removes the one the primary bound for the
- * others. Such a configuration runs as one process, and says so.
- */
-function workersCanServe(config: Config, log: Log): boolean {
-  const unix = config.services.find((s) => s.accept.some((a) => a.kind === 'unix'));
-  if (!unix) return true;
-  log.write(4, 'ui', `workers = ${config.global.workers} is not supported with a Unix socket accept (service [${unix.name}]): running one process`);
-  return false;
 }
 
 function safeRealpath(file: string): string {

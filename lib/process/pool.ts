@@ -68,6 +68,10 @@ function nextEvent<K extends WorkerEvent['event']>(worker: Worker, kind: K): Pro
   });
 }
 
+function ignoreSendError(): void {
+  // See WorkerPool#send.
+}
+
 export class WorkerPool {
   readonly #members = new Map<number, Member>();
   #setup: WorkerSetup;
@@ -136,11 +140,17 @@ export class WorkerPool {
     this.log.write(5, 'ui', `Worker ${member.worker.id} (pid ${member.pid}) started`);
   }
 
+  /**
+   * Sends a command; a worker that is exiting (its channel already closed: `pkill`, or
+   * systemd's KillMode=control-group, sends TERM to every process at once) cannot take it,
+   * and its exit is handled on its own. The callback keeps a failed send off 'error'.
+   */
   #send(worker: Worker, command: Command): void {
+    if (!worker.isConnected()) return;
     try {
-      worker.send(command);
+      worker.send(command, ignoreSendError);
     } catch {
-      // The worker is exiting: its exit is handled on its own.
+      // The channel closed in between: as above.
     }
   }
 

@@ -17,6 +17,7 @@ import { chownSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/model';
 import { Engine } from '../engine/engine';
+import { removeStaleSocketFiles } from '../engine/listener';
 import { StartupError } from '../errors';
 import type { Log, LogSettings } from '../log';
 import type { Server } from './serve';
@@ -94,6 +95,7 @@ export class WorkersPrimary implements Server {
     const shown = this.#log.startupLines().map((line) => line.slice(4));
     const settings = primarySettings(config, this.#stderr);
     withLogFileForWorkers(config, settings.output, () => this.#log.open(settings));
+    removeStaleSocketFiles(config, null);
     await this.#pool.startAll(this.#count, shown);
   }
 
@@ -106,6 +108,7 @@ export class WorkersPrimary implements Server {
     const settings = primarySettings(next, this.#stderr);
     withLogFileForWorkers(next, settings.output, () => this.#log.reconfigure(settings));
     const source = this.#setup.reloadSource;
+    removeStaleSocketFiles(next, running);
     const { failures, reloaded } = await this.#pool.reload(bytes, source);
     if (failures.length > 0) {
       // Some workers could not take it: every worker goes back to the running configuration.

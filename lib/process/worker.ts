@@ -22,8 +22,13 @@ import { shareTicketKeys } from './ticketkeys';
 
 type StartCommand = Extract<Command, { cmd: 'start' }>;
 
+/** Tells the primary; when it is gone (the channel closed), there is nobody to tell, and this worker is about to end. */
 function send(event: WorkerEvent): void {
-  process.send?.(event);
+  if (process.connected) process.send?.(event, undefined, undefined, ignoreSendError);
+}
+
+function ignoreSendError(): void {
+  // See send().
 }
 
 /**
