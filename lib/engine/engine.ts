@@ -74,8 +74,12 @@ export class Engine extends EventEmitter implements TunnelHost {
     return this.#clientsAllowed;
   }
 
-  /** Builds every service's secure context; throws StartupError with stunnel's text. */
-  prepare(config: Config): Prepared {
+  /**
+   * Builds every service's secure context; throws StartupError with stunnel's text. What it
+   * notices on the way (`Insecure file permissions on F`) is logged unless `logNotices` is
+   * false: a worker's reload, whose primary checked the same files and logged them once.
+   */
+  prepare(config: Config, { logNotices = true }: { readonly logNotices?: boolean } = {}): Prepared {
     const services = new Map<ServiceConfig, RuntimeService>();
     const notices: ContextNotice[] = [];
     const all = config.inetd ? [...config.services, config.inetd] : config.services;
@@ -83,7 +87,7 @@ export class Engine extends EventEmitter implements TunnelHost {
       try {
         services.set(service, this.#runtime(service, notices));
       } finally {
-        this.#flushNotices(config, notices);
+        if (logNotices) this.#flushNotices(config, notices);
         notices.length = 0;
       }
     }

@@ -102,7 +102,7 @@ export async function runWorker(): Promise<number> {
   const reload = async (command: Extract<Command, { cmd: 'reload' }>): Promise<void> => {
     try {
       const next = configFrom(command.configBase64, command.source);
-      const prepared = engine.prepare(next);
+      const prepared = engine.prepare(next, { logNotices: false });
       shareTicketKeys(prepared, secret);
       log.reconfigure(workerLogSettings(next));
       await engine.reload(prepared);
