@@ -2,50 +2,26 @@
  * The daemon's logs: `output` reopened on SIGUSR1 after logrotate-style renaming, and
  * syslog datagrams (`<29>… stunnel: LOG5[ui]: …`) received on a test socket.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, renameSync, rmSync } from 'node:fs';
+import { readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { pki } from '../helpers/pki';
-import { tempDir, writeConf } from '../helpers/daemon';
-import { echoServer } from '../helpers/config';
 import { nativeAddon } from '../../lib/process/native';
 import { SYSLOG_PATH_ENV } from '../../lib/log';
 import { pidFrom, runToExit, stopDaemon, waitForLine } from '../process/harness';
+import { EchoBench } from '../process/echo-bench';
 
-const p = pki();
-const dir = tempDir('stunnel-ts-logs-');
-let echo: Awaited<ReturnType<typeof echoServer>>;
-const pidFiles: string[] = [];
+const bench = new EchoBench('stunnel-ts-logs-');
 
-before(async () => {
-  echo = await echoServer();
-});
-after(async () => {
-  for (const pidFile of pidFiles) await stopDaemon(pidFile);
-  echo.server.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
+/** A daemon-mode echo configuration `NAME.conf` with its pid file (the daemon is stopped after the tests). */
 function conf(name: string, extra: string): { conf: string; pid: string } {
-  const pid = join(dir, `${name}.pid`);
-  pidFiles.push(pid);
-  return {
-    pid,
-    conf: writeConf(dir, `${name}.conf`, `
-      pid = ${pid}
-      ${extra}
-      [echo]
-      accept = 127.0.0.1:0
-      connect = 127.0.0.1:${echo.port}
-      cert = ${p.serverCert}
-      key = ${p.serverKey}
-    `),
-  };
+  const pid = join(bench.dir, `${name}.pid`);
+  bench.stopAtEnd(pid);
+  return { pid, conf: bench.writeEchoConf(name, `pid = ${pid}\n${extra}`) };
 }
 
 test('SIGUSR1 reopens the output file after it was renamed away', async () => {
-  const log = join(dir, 'rotate.log');
+  const log = join(bench.dir, 'rotate.log');
   const { conf: file, pid } = conf('rotate', `output = ${log}\nsyslog = no`);
   const run = await runToExit([file]);
   assert.equal(run.code, 0, run.stderr);
@@ -60,7 +36,7 @@ test('SIGUSR1 reopens the output file after it was renamed away', async () => {
 
 test('syslog gets LOGn[id] lines with ident and facility', { skip: nativeAddon() === null && 'addon not built' }, async () => {
   const addon = nativeAddon()!;
-  const socketPath = join(dir, 'log.sock');
+  const socketPath = join(bench.dir, 'log.sock');
   const fd = addon.dgramBind(socketPath);
   assert.ok(fd >= 0, `bind ${socketPath}`);
   try {

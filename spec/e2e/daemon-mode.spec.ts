@@ -6,47 +6,29 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:net';
 import { once } from 'node:events';
-import { pki } from '../helpers/pki';
-import { tempDir, writeConf } from '../helpers/daemon';
-import { echoServer, exchange } from '../helpers/config';
+import { exchange } from '../helpers/config';
 import { pidFrom, procStatus, runToExit, stopDaemon, tlsClient, waitForLine } from '../process/harness';
+import { EchoBench } from '../process/echo-bench';
 
-const p = pki();
-const dir = tempDir('stunnel-ts-daemon-');
-let echo: Awaited<ReturnType<typeof echoServer>>;
+const bench = new EchoBench('stunnel-ts-daemon-');
 let busy: Server;
-const pidFiles: string[] = [];
 
 before(async () => {
-  echo = await echoServer();
   busy = createServer().listen(0, '127.0.0.1');
   await once(busy, 'listening');
 });
-after(async () => {
-  for (const pidFile of pidFiles) await stopDaemon(pidFile);
-  echo.server.close();
+after(() => {
   busy.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 function daemonConf(name: string, port: number): { conf: string; pid: string; log: string } {
-  const pid = join(dir, `${name}.pid`);
-  const log = join(dir, `${name}.log`);
-  const conf = writeConf(dir, `${name}.conf`, `
-    pid = ${pid}
-    output = ${log}
-    syslog = no
-    debug = 7
-    [echo]
-    accept = 127.0.0.1:${port}
-    connect = 127.0.0.1:${echo.port}
-    cert = ${p.serverCert}
-    key = ${p.serverKey}
-  `);
+  const pid = join(bench.dir, `${name}.pid`);
+  const log = join(bench.dir, `${name}.log`);
+  const conf = bench.writeEchoConf(name, `pid = ${pid}\noutput = ${log}\nsyslog = no\ndebug = 7`, { accept: port });
   return { conf, pid, log };
 }
 
@@ -55,7 +37,7 @@ test('returns 0 with the port accepting; detached daemon with pid file, [main] l
   const run = await runToExit([conf]);
   assert.equal(run.code, 0, run.stderr);
   assert.equal(run.stderr, '');
-  pidFiles.push(pid);
+  bench.stopAtEnd(pid);
 
   const bound = await waitForLine(log, / bound to 127\.0\.0\.1:\d+$/);
   const tunnelPort = Number(bound.match(/:(\d+)$/)![1]);
@@ -92,14 +74,7 @@ test('a port in use: exit 1, the bind error on stderr, no pid file', async () =>
 });
 
 test('a relative pid file when daemonizing: exit 1 with stunnel\'s message', async () => {
-  const conf = writeConf(dir, 'relative.conf', `
-    pid = relative.pid
-    [echo]
-    accept = 127.0.0.1:0
-    connect = 127.0.0.1:${echo.port}
-    cert = ${p.serverCert}
-    key = ${p.serverKey}
-  `);
+  const conf = bench.writeEchoConf('relative', 'pid = relative.pid');
   const run = await runToExit([conf]);
   assert.equal(run.code, 1);
   assert.match(run.stderr, /^\[!\] Global options: Pid file must include full path name$/m);

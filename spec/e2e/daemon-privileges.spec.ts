@@ -4,32 +4,20 @@
  * the drop, so owned by it); tunnels still work; a reload inside the jail cannot read the
  * configuration outside it and keeps the old one serving.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, rmSync, statSync } from 'node:fs';
-import { tempDir, writeConf } from '../helpers/daemon';
-import { echoServer, exchange } from '../helpers/config';
+import { existsSync, statSync } from 'node:fs';
+import { exchange } from '../helpers/config';
 import { nativeAddon } from '../../lib/process/native';
-import { assertConfined, jailedEchoConf, makeJail, pidFrom, runToExit, stopDaemon, tlsClient, waitForLine } from '../process/harness';
+import { assertConfined, pidFrom, stopDaemon, tlsClient, waitForLine } from '../process/harness';
+import { EchoBench } from '../process/echo-bench';
 
 const NOBODY = 65534;
-const dir = tempDir('stunnel-ts-jail-');
-const { jail, pidFile, logFile } = makeJail(dir, NOBODY);
-let echo: Awaited<ReturnType<typeof echoServer>>;
-
-before(async () => {
-  echo = await echoServer();
-});
-after(async () => {
-  await stopDaemon(pidFile);
-  echo.server.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const { jail, pidFile, logFile, start } = new EchoBench('stunnel-ts-jail-').jail(NOBODY);
 
 test('confined to the jail as nobody:nogroup, tunnels work, a reload cannot leave the jail',
   { skip: nativeAddon() === null && 'native addon not built' }, async () => {
-    const conf = writeConf(dir, 'jailed.conf', jailedEchoConf(jail, NOBODY, echo.port));
-    const run = await runToExit([conf]);
+    const run = await start();
     assert.equal(run.code, 0, run.stderr);
     const pid = pidFrom(pidFile);
     assertConfined(pid, NOBODY, jail);

@@ -3,47 +3,28 @@
  * in the lines a real daemon logs for a failed handshake and for a refused client
  * certificate, checked with fail2ban-regex on the daemon's output file.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { connect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { pki } from '../helpers/pki';
-import { runStunnelTs, tempDir, writeConf, type Running } from '../helpers/daemon';
-import { echoServer } from '../helpers/config';
+import { runStunnelTs } from '../helpers/daemon';
 import { linesMatching, waitForLine } from '../process/harness';
+import { EchoBench } from '../process/echo-bench';
 
 const FILTER = resolve(__dirname, '../../../fail2ban/filter.d/stunnel-ts.conf');
 const p = pki();
-const dir = tempDir('stunnel-ts-f2b-');
-const log = join(dir, 'stunnel.log');
-let echo: Awaited<ReturnType<typeof echoServer>>;
-let daemon: Running;
+const bench = new EchoBench('stunnel-ts-f2b-');
+const log = join(bench.dir, 'stunnel.log');
 
-before(async () => {
-  echo = await echoServer();
-  const conf = writeConf(dir, 'f2b.conf', `
-    foreground = quiet
-    syslog = no
-    debug = 6
-    output = ${log}
-    [mtls]
-    accept = 127.0.0.1:0
-    connect = 127.0.0.1:${echo.port}
-    cert = ${p.serverCert}
-    key = ${p.serverKey}
-    CAfile = ${p.otherCaFile}
-    verifyChain = yes
-  `);
-  daemon = runStunnelTs([conf]);
-});
-after(async () => {
-  await daemon.stop();
-  echo.server.close();
-  rmSync(dir, { recursive: true, force: true });
+bench.before(() => {
+  const conf = bench.writeEchoConf('f2b', `foreground = quiet\nsyslog = no\ndebug = 6\noutput = ${log}`,
+    { name: 'mtls', extra: `CAfile = ${p.otherCaFile}\nverifyChain = yes` });
+  bench.stopAtEnd(runStunnelTs([conf]));
 });
 
 /** Resolves on 'close' whatever error came first (events.once would reject on 'error'). */

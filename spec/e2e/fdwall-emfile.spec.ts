@@ -4,48 +4,31 @@
  * new connections succeed again once the others have closed. And a raised `ulimit -n`
  * shows in /proc/PID/limits and in the start-up line naming the limit.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
-import { readFileSync, rmSync } from 'node:fs';
-import { pki } from '../helpers/pki';
-import { BIN, Running, tempDir, writeConf } from '../helpers/daemon';
-import { echoServer, exchange } from '../helpers/config';
-import { heldTransfer, tlsClient } from '../process/harness';
+import { readFileSync } from 'node:fs';
+import type { Running } from '../helpers/daemon';
+import { exchange } from '../helpers/config';
+import { heldTransfer, openDescriptors, tlsClient } from '../process/harness';
+import { EchoBench, FOREGROUND } from '../process/echo-bench';
 
-const p = pki();
-const dir = tempDir('stunnel-ts-fdwall-');
-let echo: Awaited<ReturnType<typeof echoServer>>;
-const running: Running[] = [];
+const bench = new EchoBench('stunnel-ts-fdwall-');
+/** The descriptor limit (`ulimit -n`) of the wall run. */
+const LIMIT = 64;
+/**
+ * Free descriptors the transfers must leave for the burst: stunnel-ts meets its wall a few
+ * below the limit (it keeps a reserve for a tunnel's far side), so the burst needs more.
+ */
+const BURST_ROOM = 8;
 
-before(async () => {
-  echo = await echoServer();
-});
-after(async () => {
-  for (const r of running) await r.stop();
-  echo.server.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-/** Starts the binary from a shell that set `ulimit -n LIMIT` first, as an init script would. */
-function startWithLimit(limit: number, name: string): Running {
-  const conf = writeConf(dir, `${name}.conf`, `
-    foreground = yes
-    syslog = no
-    debug = 6
-    [echo]
-    accept = 127.0.0.1:0
-    connect = 127.0.0.1:${echo.port}
-    cert = ${p.serverCert}
-    key = ${p.serverKey}
-  `);
-  const child = spawn('sh', ['-c', `ulimit -n ${limit}; exec "$0" "$1" "$2"`, process.execPath, BIN, conf],
-    { stdio: ['ignore', 'pipe', 'pipe'] });
-  const r = new Running(child);
-  running.push(r);
-  return r;
+/**
+ * How many descriptors `pid` holds below the limit. They are handed out lowest-first, so
+ * these are the slots it cannot give a new socket; one inherited above the limit takes none.
+ */
+function slotsTaken(pid: number): number {
+  return openDescriptors(pid).filter((fd) => fd < LIMIT).length;
 }
 
 /** A plain TCP connection that holds one of the daemon's descriptors (no handshake); null if refused. */
@@ -71,29 +54,70 @@ async function tryRoundTrip(port: number): Promise<boolean> {
   return result !== null && result.received === result.sent;
 }
 
-/** The wall run shared by the tests below: 16 held transfers, then a burst of 30 more clients. */
-let wallRun: Promise<{ daemon: Running; port: number; results: Array<{ sent: string; received: string }> }> | null = null;
+interface WallRun {
+  readonly daemon: Running;
+  readonly port: number;
+  readonly transferCount: number;
+  readonly results: Array<{ sent: string; received: string }>;
+}
 
-function hitTheWall() {
+/** The wall run shared by the tests below: transfers held, a burst that meets the wall, everything closed again. */
+let wallRun: Promise<WallRun> | null = null;
+
+/**
+ * THE WALL, SIZED FROM /proc. A held transfer costs the daemon two descriptors (client and
+ * backend), a raw TCP connection waiting for its handshake one, and each of them counts
+ * against the client limit the daemon logs at start (`clients allowed: N`, (64 - 6) / 2 =
+ * 29 here). A burst one larger than the slots still free below the limit surely meets the
+ * wall (stunnel's accept() fails with EMFILE there; stunnel-ts sees it a few sooner). How
+ * many slots the daemon holds of its own depends on the descriptors it inherited (a shell
+ * and CI differ), so the number of transfers comes from /proc: enough that filling every
+ * free slot stays within the client limit (no connection is refused as one too many
+ * before the wall), few enough to leave the burst its room.
+ */
+function hitTheWall(): Promise<WallRun> {
   wallRun ??= (async () => {
-    const daemon = startWithLimit(64, 'wall');
-    await daemon.waitFor(/Accepting new connections/);
+    const daemon = await bench.startForeground(bench.writeEchoConf('wall', FOREGROUND), { openFiles: LIMIT });
     const port = await daemon.port();
-    // Node starts with ~21 descriptors; 16 tunnels hold 32 more, so the burst below meets the
-    // wall (64) before stunnel's client limit ((64 - 6) / 2 = 29) refuses anything.
-    const transfers = await Promise.all(Array.from({ length: 16 }, async () => heldTransfer(await tlsClient(port), 256 * 1024)));
-    const burst = await Promise.all(Array.from({ length: 30 }, () => hold(port)));
+    const clients = Number((await daemon.waitFor(/; clients allowed: (\d+)$/))[1]);
+    const pid = daemon.child.pid!;
+    const inherited = openDescriptors(pid).filter((fd) => fd >= LIMIT - BURST_ROOM && fd < LIMIT);
+    assert.deepEqual(inherited, [], 'descriptors inherited into the top slots, where stunnel-ts watches for the wall');
+    const own = slotsTaken(pid);
+    // With t transfers, LIMIT - own - 2t slots stay free; filling them all makes LIMIT - own - t
+    // clients, one fewer than allowed when t is this (but hold at least 4 transfers):
+    const withinClients = Math.max(LIMIT - own - clients + 1, 4);
+    const leavingBurstRoom = Math.floor((LIMIT - own - BURST_ROOM) / 2);
+    const transferCount = Math.min(withinClients, leavingBurstRoom);
+    const transfers = await Promise.all(Array.from({ length: transferCount }, async () => heldTransfer(await tlsClient(port), 256 * 1024)));
+    const free = LIMIT - slotsTaken(pid);
+    assert.ok(transferCount >= 1 && free >= BURST_ROOM && transferCount + free <= clients,
+      `the daemon holds ${own} descriptors of its own: ${transferCount} transfers leave ${free} free of ${LIMIT}, no wall within ${clients} clients`);
+
+    const wall = daemon.waitFor(/Accepting new connections suspended for 1 second$/);
+    const burst = await Promise.all(Array.from({ length: free + 1 }, () => hold(port)));
+    await wall;
     const results = await Promise.all(transfers.map((t) => t.finish()));
     // Some were already closed by the daemon's side at the wall; close the rest.
     await Promise.all(burst.filter((s): s is Socket => s !== null && !s.closed).map((s) => { const closed = once(s, 'close'); s.destroy(); return closed; }));
-    return { daemon, port, results };
+    await everyConnectionEnded(daemon);
+    return { daemon, port, transferCount, results };
   })();
   return wallRun;
 }
 
+/**
+ * Waits for the `Connection …:` line of every connection the daemon accepted: it closes a
+ * connection's descriptors as it writes that line, so then its table is as before the run.
+ */
+async function everyConnectionEnded(daemon: Running): Promise<void> {
+  const ids = daemon.lines.map((l) => l.match(/LOG5\[([\d.]+)\]: Service \[echo\] accepted connection from /)?.[1]).filter((id) => id !== undefined);
+  for (const id of ids) await daemon.waitFor(new RegExp(`LOG\\d\\[${id.replace('.', '\\.')}\\]: Connection [\\w/]+: `));
+}
+
 test('ulimit -n 64: transfers in flight finish intact and service resumes after the burst', async () => {
-  const { daemon, port, results } = await hitTheWall();
-  assert.equal(results.length, 16);
+  const { daemon, port, transferCount, results } = await hitTheWall();
+  assert.equal(results.length, transferCount);
   for (const result of results) assert.equal(result.received, result.sent);
   assert.equal(daemon.child.exitCode, null, 'the daemon survived the wall');
   // Accepting may stay suspended for a second after the wall: retry, each attempt after the previous one failed.
@@ -105,19 +129,16 @@ test('ulimit -n 64: transfers in flight finish intact and service resumes after 
   }
 });
 
-test('ulimit -n 64: the wall is logged once per burst, never a flood', async (t) => {
+test('ulimit -n 64: the wall is logged once per burst, never a flood', async () => {
   const { daemon } = await hitTheWall();
-  const suspended = daemon.lines.filter((l) => /LOG5\[ui\]: Accepting new connections suspended for 1 second$/.test(l)).length;
-  const wall = daemon.lines.filter((l) => /LOG3\[ui\]: local socket: Too many open files \(24\)$/.test(l)).length;
-  // Whether this burst reaches the last descriptors depends on how many the process inherited
-  // (it differs between a shell and CI): when it does, one line each; never more.
-  assert.ok(suspended <= 1 && wall <= 1, daemon.lines.join('\n'));
-  assert.equal(wall, suspended);
-  if (wall === 0) t.diagnostic('this burst stayed below the descriptor wall');
+  const wall = daemon.lines.filter((l) => /LOG3\[ui\]: local socket: Too many open files \(24\)$/.test(l));
+  const suspended = daemon.lines.filter((l) => /LOG5\[ui\]: Accepting new connections suspended for 1 second$/.test(l));
+  assert.equal(wall.length, 1, daemon.lines.join('\n'));
+  assert.equal(suspended.length, 1, daemon.lines.join('\n'));
 });
 
 test('a raised ulimit -n shows in /proc/PID/limits and in the start-up line', async () => {
-  const daemon = startWithLimit(16384, 'raised');
+  const daemon = await bench.startForeground(bench.writeEchoConf('raised', FOREGROUND), { openFiles: 16384 });
   const line = await daemon.waitFor(/Open files limit: /);
   assert.match(line.input!, /LOG5\[ui\]: Open files limit: 16384 \(hard 16384\); clients allowed: 8000$/);
   const limits = readFileSync(`/proc/${daemon.child.pid}/limits`, 'utf8');

@@ -3,46 +3,22 @@
  * connection is refused while the configuration is swapped, the new settings take effect
  * (connect moves to another backend), and a broken file keeps the old configuration.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync, writeFileSync } from 'node:fs';
-import { pki } from '../helpers/pki';
-import { runStunnelTs, tempDir, writeConf, type Running } from '../helpers/daemon';
-import { closedPort, echoServer, exchange } from '../helpers/config';
+import { writeFileSync } from 'node:fs';
+import type { Running } from '../helpers/daemon';
+import { exchange } from '../helpers/config';
 import { heldTransfer, nextLine, tlsClient } from '../process/harness';
+import { EchoBench, FOREGROUND } from '../process/echo-bench';
 
-const p = pki();
-const dir = tempDir('stunnel-ts-hup-');
-let first: Awaited<ReturnType<typeof echoServer>>;
-let second: Awaited<ReturnType<typeof echoServer>>;
+const bench = new EchoBench('stunnel-ts-hup-', 2);
 let daemon: Running;
 let port: number;
 let conf: string;
+let connectTo: (backend: number) => void;
 
-const confText = (backend: number) => `
-  foreground = yes
-  syslog = no
-  debug = 6
-  [echo]
-  accept = 127.0.0.1:${port}
-  connect = 127.0.0.1:${backend}
-  cert = ${p.serverCert}
-  key = ${p.serverKey}
-`;
-
-before(async () => {
-  first = await echoServer();
-  second = await echoServer();
-  port = await closedPort();
-  conf = writeConf(dir, 'hup.conf', confText(first.port));
-  daemon = runStunnelTs([conf]);
-  await daemon.waitFor(/Accepting new connections/);
-});
-after(async () => {
-  await daemon.stop();
-  first.server.close();
-  second.server.close();
-  rmSync(dir, { recursive: true, force: true });
+bench.before(async () => {
+  ({ daemon, port, conf, connectTo } = await bench.startReloadable('hup', FOREGROUND));
 });
 
 /** One short TLS round trip; resolves true when the bytes came back intact. */
@@ -63,7 +39,7 @@ test('reload under load: transfers complete intact, no connection refused, new b
     }
   })();
 
-  writeFileSync(conf, confText(second.port).replace(/^[ \t]+/gm, ''));
+  connectTo(1);
   const success = nextLine(daemon, /Configuration successful/);
   daemon.child.kill('SIGHUP');
   assert.match(await success, /LOG5\[ui\]: Configuration successful$/);
@@ -74,7 +50,7 @@ test('reload under load: transfers complete intact, no connection refused, new b
   for (const result of await Promise.all(transfers.map((t) => t.finish()))) assert.equal(result.received, result.sent);
   const later = await exchange(await tlsClient(port), 2048);
   assert.equal(later.received, later.sent);
-  assert.ok(daemon.lines.some((l) => new RegExp(`s_connect: connected 127\\.0\\.0\\.1:${second.port}$`).test(l)),
+  assert.ok(daemon.lines.some((l) => new RegExp(`s_connect: connected 127\\.0\\.0\\.1:${bench.echoPort(1)}$`).test(l)),
     'after the reload, connections go to the new backend');
 });
 

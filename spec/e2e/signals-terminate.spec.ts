@@ -2,42 +2,21 @@
  * TERM, INT and QUIT end a foreground run with exit 0, their own log line and the pid file
  * removed; USR2 lists the active connections at LOG0.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { pki } from '../helpers/pki';
-import { runStunnelTs, tempDir, writeConf } from '../helpers/daemon';
-import { echoServer } from '../helpers/config';
+import type { Running } from '../helpers/daemon';
 import { nextLine, tlsClient } from '../process/harness';
+import { EchoBench, FOREGROUND } from '../process/echo-bench';
 
-const p = pki();
-const dir = tempDir('stunnel-ts-signals-');
-let echo: Awaited<ReturnType<typeof echoServer>>;
+const bench = new EchoBench('stunnel-ts-signals-');
 
-before(async () => {
-  echo = await echoServer();
-});
-after(() => {
-  echo.server.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-function start(name: string) {
-  const pid = join(dir, `${name}.pid`);
-  const conf = writeConf(dir, `${name}.conf`, `
-    foreground = yes
-    syslog = no
-    debug = 6
-    pid = ${pid}
-    [echo]
-    accept = 127.0.0.1:0
-    connect = 127.0.0.1:${echo.port}
-    cert = ${p.serverCert}
-    key = ${p.serverKey}
-  `);
-  return { pid, daemon: runStunnelTs([conf]) };
+/** Starts a foreground daemon with the pid file `NAME.pid`; resolves once it accepts connections. */
+async function start(name: string): Promise<{ pid: string; daemon: Running }> {
+  const pid = join(bench.dir, `${name}.pid`);
+  return { pid, daemon: await bench.startForeground(bench.writeEchoConf(name, `${FOREGROUND}\npid = ${pid}`)) };
 }
 
 for (const [signal, line] of [
@@ -46,8 +25,7 @@ for (const [signal, line] of [
   ['SIGQUIT', 'LOG3[ui]: Received SIGQUIT; terminating'],
 ] as const) {
   test(`${signal}: exit 0, "${line}", pid file removed`, async () => {
-    const { pid, daemon } = start(signal);
-    await daemon.waitFor(/Accepting new connections/);
+    const { pid, daemon } = await start(signal);
     assert.equal(readFileSync(pid, 'utf8'), `${daemon.child.pid}\n`);
     daemon.child.kill(signal);
     const { code } = await daemon.exited;
@@ -58,8 +36,7 @@ for (const [signal, line] of [
 }
 
 test('SIGUSR2 lists active connections at LOG0 with their byte counts', async () => {
-  const { daemon } = start('usr2');
-  await daemon.waitFor(/Accepting new connections/);
+  const { daemon } = await start('usr2');
   const tls = await tlsClient(await daemon.port());
   tls.write('hello!');
   await once(tls, 'data');

@@ -6,33 +6,21 @@
  * creates belongs to the dropped user, so the workers can append to it, and all of them
  * reopen it on SIGUSR1.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readlinkSync, renameSync, rmSync, statSync } from 'node:fs';
-import { tempDir, writeConf } from '../helpers/daemon';
-import { echoServer, exchange } from '../helpers/config';
+import { readlinkSync, renameSync, statSync } from 'node:fs';
+import { exchange } from '../helpers/config';
 import { nativeAddon } from '../../lib/process/native';
-import { assertConfined, jailedEchoConf, linesMatching, makeJail, pidFrom, procStatus, runToExit, stopDaemon, tlsClient, waitForLine } from '../process/harness';
+import { assertConfined, linesMatching, pidFrom, procStatus, stopDaemon, tlsClient, waitForLine } from '../process/harness';
+import { EchoBench } from '../process/echo-bench';
 import { onlyWorker } from '../process/workers-harness';
 
 const NOBODY = 65534;
-const dir = tempDir('stunnel-ts-workers-jail-');
-const { jail, pidFile, logFile } = makeJail(dir, NOBODY);
-let echo: Awaited<ReturnType<typeof echoServer>>;
-
-before(async () => {
-  echo = await echoServer();
-});
-after(async () => {
-  await stopDaemon(pidFile);
-  echo.server.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const { jail, pidFile, logFile, start } = new EchoBench('stunnel-ts-workers-jail-').jail(NOBODY);
 
 test('workers run as nobody:nogroup inside the jail; the primary keeps root and the pid file',
   { skip: nativeAddon() === null && 'native addon not built' }, async () => {
-    const conf = writeConf(dir, 'jailed.conf', jailedEchoConf(jail, NOBODY, echo.port, 'workers = 2'));
-    const run = await runToExit([conf]);
+    const run = await start('workers = 2');
     assert.equal(run.code, 0, run.stderr);
     const primary = pidFrom(pidFile);
     assert.equal(procStatus(primary, 'Uid'), '0\t0\t0\t0');

@@ -4,49 +4,30 @@
  * other (the primary hands both the same ticket keys); USR2 lists the connections of all
  * workers; the pid file holds the primary's pid.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { pki } from '../helpers/pki';
-import { runStunnelTs, tempDir, writeConf, type Running } from '../helpers/daemon';
-import { echoServer, exchange } from '../helpers/config';
+import type { Running } from '../helpers/daemon';
+import { exchange } from '../helpers/config';
 import { heldTransfer, nextLine, procStatus } from '../process/harness';
+import { EchoBench, FOREGROUND } from '../process/echo-bench';
 import { onlyWorker, servedBy, startedWorkers } from '../process/workers-harness';
 
 const p = pki();
-const dir = tempDir('stunnel-ts-workers-');
-const pidFile = join(dir, 'stunnel.pid');
-let echo: Awaited<ReturnType<typeof echoServer>>;
+const bench = new EchoBench('stunnel-ts-workers-');
+const pidFile = join(bench.dir, 'stunnel.pid');
 let daemon: Running;
 let port: number;
 let workers: Map<number, number>;
 
-before(async () => {
-  echo = await echoServer();
-  const conf = writeConf(dir, 'workers.conf', `
-    foreground = yes
-    syslog = no
-    debug = 6
-    workers = 2
-    pid = ${pidFile}
-    [echo]
-    accept = 127.0.0.1:0
-    connect = 127.0.0.1:${echo.port}
-    cert = ${p.serverCert}
-    key = ${p.serverKey}
-  `);
-  daemon = runStunnelTs([conf]);
-  await daemon.waitFor(/Accepting new connections/);
+bench.before(async () => {
+  daemon = await bench.startForeground(bench.writeEchoConf('workers', `${FOREGROUND}\nworkers = 2\npid = ${pidFile}`));
   port = await daemon.port();
   workers = await startedWorkers(daemon, 2);
-});
-after(async () => {
-  await daemon.stop();
-  echo.server.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 /** A TLS 1.3 client of the test CA, offering `session` when given. */

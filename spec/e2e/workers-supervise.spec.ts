@@ -4,52 +4,26 @@
  * the new backend) and a broken file keeps the old configuration everywhere; SIGTERM
  * stops all of them and removes the pid file.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pki } from '../helpers/pki';
-import { runStunnelTs, tempDir, writeConf, type Running } from '../helpers/daemon';
-import { closedPort, echoServer, exchange } from '../helpers/config';
+import type { Running } from '../helpers/daemon';
+import { exchange } from '../helpers/config';
 import { nextLine, tlsClient } from '../process/harness';
+import { EchoBench, FOREGROUND } from '../process/echo-bench';
 import { alive, onlyWorker, servedBy, startedWorkers, workerPids } from '../process/workers-harness';
 
-const p = pki();
-const dir = tempDir('stunnel-ts-workers-sup-');
-const pidFile = join(dir, 'stunnel.pid');
-let first: Awaited<ReturnType<typeof echoServer>>;
-let second: Awaited<ReturnType<typeof echoServer>>;
+const bench = new EchoBench('stunnel-ts-workers-sup-', 2);
+const pidFile = join(bench.dir, 'stunnel.pid');
 let daemon: Running;
 let port: number;
 let conf: string;
+let connectTo: (backend: number) => void;
 
-const confText = (backend: number) => `
-  foreground = yes
-  syslog = no
-  debug = 6
-  workers = 2
-  pid = ${pidFile}
-  [echo]
-  accept = 127.0.0.1:${port}
-  connect = 127.0.0.1:${backend}
-  cert = ${p.serverCert}
-  key = ${p.serverKey}
-`;
-
-before(async () => {
-  first = await echoServer();
-  second = await echoServer();
-  port = await closedPort();
-  conf = writeConf(dir, 'workers.conf', confText(first.port));
-  daemon = runStunnelTs([conf]);
-  await daemon.waitFor(/Accepting new connections/);
+bench.before(async () => {
+  ({ daemon, port, conf, connectTo } = await bench.startReloadable('workers', `${FOREGROUND}\nworkers = 2\npid = ${pidFile}`));
   await startedWorkers(daemon, 2);
-});
-after(async () => {
-  await daemon.stop();
-  first.server.close();
-  second.server.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 /** A round trip with intact bytes served by worker `id` (the others stopped meanwhile). */
@@ -80,12 +54,12 @@ test('a worker killed with SIGKILL is replaced; the service continues', async ()
 test('SIGHUP reloads every worker; a broken file keeps the old configuration everywhere', async () => {
   const workers = new Map([...workerPids(daemon)].filter(([, pid]) => alive(pid)));
   assert.equal(workers.size, 2);
-  writeFileSync(conf, confText(second.port).replace(/^[ \t]+/gm, ''));
+  connectTo(1);
   const success = nextLine(daemon, /Configuration successful$/);
   daemon.child.kill('SIGHUP');
   assert.match(await success, /LOG5\[ui\]: Configuration successful$/);
   for (const id of workers.keys()) {
-    const connected = nextLine(daemon, new RegExp(`LOG5\\[${id}\\.\\d+\\]: s_connect: connected 127\\.0\\.0\\.1:${second.port}$`));
+    const connected = nextLine(daemon, new RegExp(`LOG5\\[${id}\\.\\d+\\]: s_connect: connected 127\\.0\\.0\\.1:${bench.echoPort(1)}$`));
     await roundTripOn(workers, id);
     await connected;
   }
@@ -95,7 +69,7 @@ test('SIGHUP reloads every worker; a broken file keeps the old configuration eve
   daemon.child.kill('SIGHUP');
   assert.match(await failed, /LOG3\[ui\]: Failed to reload the configuration file$/);
   for (const id of workers.keys()) {
-    const connected = nextLine(daemon, new RegExp(`LOG5\\[${id}\\.\\d+\\]: s_connect: connected 127\\.0\\.0\\.1:${second.port}$`));
+    const connected = nextLine(daemon, new RegExp(`LOG5\\[${id}\\.\\d+\\]: s_connect: connected 127\\.0\\.0\\.1:${bench.echoPort(1)}$`));
     await roundTripOn(workers, id);
     await connected;
   }

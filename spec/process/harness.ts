@@ -2,12 +2,12 @@
  * @module spec/process/harness
  * What the daemon e2e specs share: running the binary to its exit (daemon mode returns
  * at once), following a log file a detached daemon writes, waiting for a file to appear
- * or vanish (fs.watch, no polling), TLS clients, and /proc readings.
+ * or vanish (fs.watch, no polling), TLS clients, chroot jails, and /proc readings.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readlinkSync, watch } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, watch } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { createHash, randomBytes } from 'node:crypto';
@@ -61,6 +61,11 @@ export async function waitForLine(path: string, re: RegExp, backstopMs = 10000):
 /** Lines of a log file matching `re`. */
 export function linesMatching(path: string, re: RegExp): string[] {
   return readFileSync(path, 'utf8').split('\n').filter((l) => re.test(l));
+}
+
+/** The descriptor numbers `pid` has open, from /proc/PID/fd. */
+export function openDescriptors(pid: number): number[] {
+  return readdirSync(`/proc/${pid}/fd`).map(Number);
 }
 
 /** A field of /proc/PID/status (`Uid`, `Gid`, `Groups`, `PPid`, …). */
@@ -149,29 +154,6 @@ export function makeJail(dir: string, owner: number): { jail: string; pidFile: s
     chownSync(join(jail, sub), owner, owner);
   }
   return { jail, pidFile: join(jail, 'run', 'stunnel.pid'), logFile: join(jail, 'log', 'stunnel.log') };
-}
-
-/**
- * The configuration text of an echo service confined to `jail` as `id`:`id`, with the pid
- * file and log inside the jail; `extraGlobal` adds global lines (e.g. `workers = 2`).
- */
-export function jailedEchoConf(jail: string, id: number, echoPort: number, extraGlobal = ''): string {
-  const p = pki();
-  return `
-    chroot = ${jail}
-    setuid = ${id}
-    setgid = ${id}
-    pid = /run/stunnel.pid
-    output = /log/stunnel.log
-    syslog = no
-    debug = 6
-    ${extraGlobal}
-    [echo]
-    accept = 127.0.0.1:0
-    connect = 127.0.0.1:${echoPort}
-    cert = ${p.serverCert}
-    key = ${p.serverKey}
-  `;
 }
 
 /** /proc says `pid` runs as `id`:`id` with that one group, with `root` as its root directory. */
