@@ -11,6 +11,7 @@ import type { Config, LogLevel, ServiceConfig } from './config/model';
 import { Engine } from './engine/engine';
 import { ConfigError, StartupError } from './errors';
 import type { LogWriter } from './log';
+import { PassphraseBook, terminalAsker } from './tls/passphrase';
 
 /** One lint warning: what was found and why it matters. */
 export interface LintFinding {
@@ -147,7 +148,7 @@ export function testConfiguration(
   let errors = servicesOf(config).flatMap(({ prefix, service }) => checkCredentials(prefix, service));
   if (errors.length === 0) {
     try {
-      new Engine(stderrLog(say)).prepare(config);
+      new Engine(stderrLog(say), new PassphraseBook(terminalAsker())).prepare(config);
     } catch (err) {
       if (!(err instanceof StartupError || err instanceof ConfigError)) throw err;
       errors = errors.concat(err.messages);

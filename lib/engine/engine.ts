@@ -21,6 +21,7 @@ import type { Config, LogLevel, ServiceConfig } from '../config/model';
 import { StartupError } from '../errors';
 import type { LogWriter } from '../log';
 import { buildServiceTls, ContextError, type ContextNotice } from '../tls/context';
+import { PassphraseBook } from '../tls/passphrase';
 import { systemErrorText } from '../tls/syserror';
 import { literalDestinations, resolveTargets } from './connect';
 import { ExecConnectLoop } from './exec-connect';
@@ -65,7 +66,8 @@ export class Engine extends EventEmitter implements TunnelHost {
   #suspendedUntil = 0;
   #mainLevel: LogLevel = 7;
 
-  constructor(readonly log: LogWriter) {
+  /** `passphrases`: how encrypted private keys are unlocked (by default they cannot be). */
+  constructor(readonly log: LogWriter, readonly passphrases: PassphraseBook = new PassphraseBook(null)) {
     super();
   }
 
@@ -202,7 +204,7 @@ export class Engine extends EventEmitter implements TunnelHost {
   #runtime(service: ServiceConfig, notices: ContextNotice[]): RuntimeService {
     let tls;
     try {
-      tls = buildServiceTls(service, notices);
+      tls = buildServiceTls(service, notices, this.passphrases);
     } catch (err) {
       if (err instanceof ContextError) throw new StartupError(err.messages);
       throw err;

@@ -15,6 +15,8 @@ import type { Readable, Writable } from 'node:stream';
 
 /** Set in the child's environment: the descriptor of its status pipe. */
 export const DAEMON_ENV = 'STUNNEL_TS_DAEMON_STATUS_FD';
+/** Set in the child's environment when the parent was told key passphrases: the pipe they come on. */
+export const SECRETS_ENV = 'STUNNEL_TS_DAEMON_SECRETS_FD';
 
 /** One message on the status pipe (a JSON line). */
 type Status = { readonly ready: true } | { readonly line: string };
@@ -26,6 +28,23 @@ export function daemonStatusPipe(): DaemonStatus | null {
   delete process.env[DAEMON_ENV];
   const fd = Number(value);
   return Number.isInteger(fd) && fd > 2 ? new DaemonStatus(fd) : null;
+}
+
+/**
+ * The key passphrases the parent was told before it detached the child (file → passphrase),
+ * read once from their pipe; empty when there were none. Removes the variable.
+ */
+export function daemonSecrets(): Array<[string, string]> {
+  const value = process.env[SECRETS_ENV];
+  if (value === undefined) return [];
+  delete process.env[SECRETS_ENV];
+  const fd = Number(value);
+  if (!Number.isInteger(fd) || fd <= 2) return [];
+  try {
+    return JSON.parse(readFileSync(fd, 'utf8')) as Array<[string, string]>;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** The child's end of the status pipe. */
@@ -89,6 +108,8 @@ export function rewindableDescriptor(fd: number): Buffer {
 export interface SpawnOptions {
   /** With `-fd N`: the configuration text, written to the child's descriptor N. */
   readonly config?: { readonly fd: number; readonly bytes: Buffer };
+  /** Key passphrases asked for on the terminal, for the child (never through its environment). */
+  readonly secrets?: ReadonlyArray<readonly [string, string]>;
   /** Where error lines go (the parent's stderr). */
   readonly printLine: (text: string) => void;
 }
@@ -96,16 +117,17 @@ export interface SpawnOptions {
 /** Starts the daemon child and resolves with the parent's exit code (0 once the child is ready). */
 export function spawnDaemon(options: SpawnOptions): Promise<number> {
   const configFd = options.config?.fd ?? -1;
-  const statusFd = configFd === 3 ? 4 : 3;
-  const stdio: Array<'ignore' | 'pipe'> = new Array(Math.max(statusFd, configFd) + 1).fill('ignore');
+  const [statusFd, secretsFd] = [3, 4, 5].filter((fd) => fd !== configFd);
+  const secrets = options.secrets !== undefined && options.secrets.length > 0 ? options.secrets : null;
+  const stdio: Array<'ignore' | 'pipe'> = new Array(Math.max(statusFd, secretsFd, configFd) + 1).fill('ignore');
   stdio[statusFd] = 'pipe';
   if (configFd >= 0) stdio[configFd] = 'pipe';
-  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
-    detached: true,
-    stdio,
-    env: { ...process.env, [DAEMON_ENV]: String(statusFd) },
-  });
+  if (secrets) stdio[secretsFd] = 'pipe';
+  const env: NodeJS.ProcessEnv = { ...process.env, [DAEMON_ENV]: String(statusFd) };
+  if (secrets) env[SECRETS_ENV] = String(secretsFd);
+  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { detached: true, stdio, env });
   if (options.config) (child.stdio[configFd] as Writable).end(options.config.bytes);
+  if (secrets) (child.stdio[secretsFd] as Writable).end(JSON.stringify(secrets));
   const status = child.stdio[statusFd] as Readable;
   return new Promise((resolve) => {
     let buffered = '';
@@ -116,6 +138,7 @@ export function spawnDaemon(options: SpawnOptions): Promise<number> {
       settled = true;
       status.destroy();
       if (configFd >= 0) (child.stdio[configFd] as Writable).destroy();
+      if (secrets) (child.stdio[secretsFd] as Writable).destroy();
       child.unref();
       resolve(code);
     };

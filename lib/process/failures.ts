@@ -12,6 +12,14 @@ export function messagesOf(error: unknown): readonly string[] {
   return [error instanceof Error ? error.message : String(error)];
 }
 
+/**
+ * stunnel builds its TLS contexts while it reads the configuration, so a context that fails
+ * (a key that does not load) also ends with `Configuration failed`.
+ */
+export function contextFailureLines(error: unknown): readonly string[] {
+  return [...messagesOf(error), 'Configuration failed'];
+}
+
 /** stunnel closes a failed parse with `Configuration failed`, but not a file it could not open. */
 export function configFailureLines(error: unknown): readonly string[] {
   const messages = messagesOf(error);

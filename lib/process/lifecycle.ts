@@ -14,8 +14,11 @@ import { loadConfig } from '../config/load';
 import type { Config, ServiceConfig } from '../config/model';
 import { Engine } from '../engine/engine';
 import { Log } from '../log';
-import { daemonStatusPipe, rewindableDescriptor, spawnDaemon, type DaemonStatus } from './daemon';
-import { configFailureLines } from './failures';
+import { unlockKeys } from '../tls/context';
+import { PassphraseBook, terminalAsker } from '../tls/passphrase';
+import { daemonSecrets, daemonStatusPipe, rewindableDescriptor, spawnDaemon, type DaemonStatus } from './daemon';
+import { StartupError } from '../errors';
+import { configFailureLines, contextFailureLines } from './failures';
 import { limitLine, readOpenFilesLimit } from './limits';
 import { nativeAddon } from './native';
 import { confine } from './privileges';
@@ -42,6 +45,8 @@ export async function run(request: RunRequest): Promise<number> {
   // A worker of `workers = N` runs the same command line; the primary tells it what to do.
   if (cluster.isWorker) return runWorker();
   const status = daemonStatusPipe();
+  // Passphrases are asked for on an interactive start; the daemon child gets its parent's.
+  const keys = status === null ? new PassphraseBook(terminalAsker()) : new PassphraseBook(null, daemonSecrets());
   const print = printerFor(status);
   const log = new Log();
   preloadForChroot();
@@ -64,25 +69,36 @@ export async function run(request: RunRequest): Promise<number> {
       config = loadConfig({ file });
     }
   } catch (error) {
-    for (const line of configFailureLines(error)) log.write(3, 'ui', line);
-    for (const line of log.startupLines()) print(line);
-    status?.close();
-    return 1;
+    return failedStart(error, log, print, status);
   }
   for (const notice of config.notices) log.write(notice.level, 'ui', notice.text);
 
   if (config.inetd !== null) return runInetd(config, config.inetd, log, print, status);
   if (config.global.foreground === 'no' && status === null) {
     const child = fd !== undefined && configBytes !== undefined ? { fd, bytes: configBytes } : undefined;
-    return spawnDaemon({ config: child, printLine: print });
+    try {
+      // As stunnel, ask for passphrases while the terminal is still ours.
+      unlockKeys(config.services, keys, (text) => log.write(3, 'ui', text));
+    } catch (error) {
+      return failedStart(new StartupError(contextFailureLines(error)), log, print, status);
+    }
+    return spawnDaemon({ config: child, printLine: print, secrets: keys.entries() });
   }
   const reloadSource = fd !== undefined ? String(fd) : config.file;
   const daemon = { config, reloadSource, log, print, status };
   if (config.global.workers > 1) {
     const text = configBytes ?? readFileSync(config.file);
-    return serveDaemon(daemon, new WorkersPrimary(log, config, { configBytes: text, reloadSource, daemonized: status !== null }));
+    return serveDaemon(daemon, new WorkersPrimary(log, config, { configBytes: text, reloadSource, daemonized: status !== null }, keys));
   }
-  return serveDaemon(daemon, new SingleProcess(log, config));
+  return serveDaemon(daemon, new SingleProcess(log, config, keys));
+}
+
+/** A start that failed before serving: stunnel's lines (every kept line while the log is not open yet), exit code 1. */
+function failedStart(error: unknown, log: Log, print: LinePrinter, status: DaemonStatus | null): number {
+  for (const line of configFailureLines(error)) log.write(3, 'ui', line);
+  for (const line of log.startupLines()) print(line);
+  status?.close();
+  return 1;
 }
 
 function safeRealpath(file: string): string {

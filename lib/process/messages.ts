@@ -21,8 +21,15 @@ export type Command =
     readonly shown: readonly string[];
     /** The daemon runs detached: main-thread lines are `[main]`, cwd becomes `/`. */
     readonly daemonized: boolean;
+    /** Passphrases of encrypted keys the primary was told (key file, passphrase): workers never ask. */
+    readonly passphrases: ReadonlyArray<readonly [string, string]>;
   }
-  | { readonly cmd: 'reload'; readonly configBase64: string; readonly source: string }
+  | {
+    readonly cmd: 'reload';
+    readonly configBase64: string;
+    readonly source: string;
+    readonly passphrases: ReadonlyArray<readonly [string, string]>;
+  }
   | { readonly cmd: 'reopenLog' }
   | { readonly cmd: 'listConnections' }
   | { readonly cmd: 'terminate' };

@@ -30,6 +30,8 @@ export interface WorkerSetup {
   readonly source: string;
   readonly ticketSecret: Buffer;
   readonly daemonized: boolean;
+  /** Key passphrases the primary was told (key file, passphrase). */
+  readonly passphrases: ReadonlyArray<readonly [string, string]>;
 }
 
 interface Member {
@@ -66,6 +68,10 @@ function nextEvent<K extends WorkerEvent['event']>(worker: Worker, kind: K): Pro
     worker.on('message', onMessage);
     worker.on('exit', onExit);
   });
+}
+
+function reloadCommand(setup: WorkerSetup): Command {
+  return { cmd: 'reload', configBase64: setup.configBytes.toString('base64'), source: setup.source, passphrases: setup.passphrases };
 }
 
 function ignoreSendError(): void {
@@ -117,6 +123,7 @@ export class WorkerPool {
           this.#send(worker, {
             cmd: 'start', configBase64: setup.configBytes.toString('base64'), source: setup.source,
             ticketSecretBase64: setup.ticketSecret.toString('base64'), replay, shown, daemonized: setup.daemonized,
+            passphrases: setup.passphrases,
           });
         } else if (message.event === 'ready') {
           done();
@@ -192,11 +199,11 @@ export class WorkerPool {
    * Reloads every serving worker with this configuration text. Resolves with the failures,
    * each worker's error lines (empty when all succeeded), and the workers that did reload.
    */
-  async reload(configBytes: Buffer, source: string): Promise<{ failures: string[][]; reloaded: Worker[] }> {
+  async reload(setup: WorkerSetup): Promise<{ failures: string[][]; reloaded: Worker[] }> {
     const members = this.#ready();
     const answers = await Promise.all(members.map((m) => {
       const answer = nextEvent(m.worker, 'reloaded');
-      this.#send(m.worker, { cmd: 'reload', configBase64: configBytes.toString('base64'), source });
+      this.#send(m.worker, reloadCommand(setup));
       return answer;
     }));
     const failures: string[][] = [];
@@ -211,10 +218,10 @@ export class WorkerPool {
   }
 
   /** Puts back the configuration on workers a partly failed reload had changed. */
-  async revert(workers: readonly Worker[], configBytes: Buffer, source: string): Promise<void> {
+  async revert(workers: readonly Worker[], setup: WorkerSetup): Promise<void> {
     await Promise.all(workers.map((worker) => {
       const answer = nextEvent(worker, 'reloaded');
-      this.#send(worker, { cmd: 'reload', configBase64: configBytes.toString('base64'), source });
+      this.#send(worker, reloadCommand(setup));
       return answer;
     }));
   }

@@ -23,7 +23,8 @@ import type { Log, LogSettings } from '../log';
 import type { Server } from './serve';
 import { settingsFor } from './startup';
 import { newTicketSecret } from './ticketkeys';
-import { useSharedSockets, WorkerPool } from './pool';
+import type { PassphraseBook } from '../tls/passphrase';
+import { useSharedSockets, WorkerPool, type WorkerSetup } from './pool';
 
 export interface PrimarySetup {
   /** The configuration text as read at start-up: what the workers load. */
@@ -67,10 +68,13 @@ export class WorkersPrimary implements Server {
   /** The worker count of the start (a reload cannot change it). */
   readonly #count: number;
   readonly #stderr: boolean;
+  /** Unlocks encrypted keys; what it learns goes to the workers with each start and reload. */
+  readonly #keys: PassphraseBook;
   #configBytes: Buffer;
 
-  constructor(log: Log, initial: Config, setup: PrimarySetup) {
+  constructor(log: Log, initial: Config, setup: PrimarySetup, keys: PassphraseBook) {
     this.#log = log;
+    this.#keys = keys;
     this.#setup = setup;
     this.#count = initial.global.workers;
     this.#stderr = initial.global.foreground === 'yes';
@@ -81,14 +85,17 @@ export class WorkersPrimary implements Server {
     this.#pool = new WorkerPool(log, this.#workerSetup());
   }
 
-  #workerSetup() {
+  /** What workers start from: the configuration `configBytes` (by default the running one). */
+  #workerSetup(configBytes = this.#configBytes): WorkerSetup {
     const { reloadSource, daemonized } = this.#setup;
-    return { configBytes: this.#configBytes, source: reloadSource, ticketSecret: this.#ticketSecret, daemonized };
+    return {
+      configBytes, source: reloadSource, ticketSecret: this.#ticketSecret, daemonized, passphrases: this.#keys.entries(),
+    };
   }
 
   /** The primary builds the contexts too (and drops them): a bad key fails before any worker runs. */
   check(config: Config): void {
-    new Engine(this.#log).prepare(config);
+    new Engine(this.#log, this.#keys).prepare(config);
   }
 
   async start(config: Config): Promise<void> {
@@ -96,6 +103,7 @@ export class WorkersPrimary implements Server {
     const settings = primarySettings(config, this.#stderr);
     withLogFileForWorkers(config, settings.output, () => this.#log.open(settings));
     removeStaleSocketFiles(config, null);
+    this.#pool.setup = this.#workerSetup();
     await this.#pool.startAll(this.#count, shown);
   }
 
@@ -107,12 +115,11 @@ export class WorkersPrimary implements Server {
     this.check(next);
     const settings = primarySettings(next, this.#stderr);
     withLogFileForWorkers(next, settings.output, () => this.#log.reconfigure(settings));
-    const source = this.#setup.reloadSource;
     removeStaleSocketFiles(next, running);
-    const { failures, reloaded } = await this.#pool.reload(bytes, source);
+    const { failures, reloaded } = await this.#pool.reload(this.#workerSetup(bytes));
     if (failures.length > 0) {
       // Some workers could not take it: every worker goes back to the running configuration.
-      await this.#pool.revert(reloaded, this.#configBytes, source);
+      await this.#pool.revert(reloaded, this.#workerSetup());
       this.#log.reconfigure(primarySettings(running, this.#stderr));
       throw new StartupError(failures.flat());
     }

@@ -11,7 +11,8 @@ import type { Config } from '../config/model';
 import type { ActiveConnection } from '../engine/engine';
 import type { Log } from '../log';
 import type { DaemonStatus } from './daemon';
-import { configFailureLines } from './failures';
+import { StartupError } from '../errors';
+import { configFailureLines, contextFailureLines } from './failures';
 import { PidFile } from './pidfile';
 import { readReloadSource, serveUntilTerminated, settingsFor, startup, type LinePrinter } from './startup';
 
@@ -49,7 +50,11 @@ export async function serveDaemon(request: DaemonRequest, server: Server): Promi
   let pidFile: PidFile | null = null;
   const ok = await startup(log, print, async () => {
     log.openSyslog(settingsFor(config, config.global.foreground === 'yes'));
-    server.check(config);
+    try {
+      server.check(config);
+    } catch (error) {
+      throw new StartupError(contextFailureLines(error));
+    }
     log.write(5, 'ui', 'Configuration successful');
     await server.start(config);
     if (status !== null) {

@@ -7,6 +7,7 @@
 import type { Config } from '../config/model';
 import { Engine, type Prepared } from '../engine/engine';
 import type { Log } from '../log';
+import type { PassphraseBook } from '../tls/passphrase';
 import { confine } from './privileges';
 import type { Server } from './serve';
 import { settingsFor } from './startup';
@@ -18,9 +19,9 @@ export class SingleProcess implements Server {
   readonly #stderr: boolean;
   #checked: Prepared | null = null;
 
-  constructor(log: Log, initial: Config) {
+  constructor(log: Log, initial: Config, keys: PassphraseBook) {
     this.#log = log;
-    this.#engine = new Engine(log);
+    this.#engine = new Engine(log, keys);
     this.#stderr = initial.global.foreground === 'yes';
   }
 

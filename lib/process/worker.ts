@@ -12,6 +12,7 @@ import { decodeConfigBytes } from '../config/lexer';
 import { loadConfigText } from '../config/load';
 import type { Config } from '../config/model';
 import { Engine } from '../engine/engine';
+import { PassphraseBook } from '../tls/passphrase';
 import { setConnectionIdPrefix } from '../engine/ids';
 import { Log, logSettingsFrom, type LogSettings } from '../log';
 import { configFailureLines } from './failures';
@@ -70,7 +71,8 @@ export async function runWorker(): Promise<number> {
   const workerId = cluster.worker?.id ?? 0;
   setConnectionIdPrefix(`${workerId}.`);
   const secret = Buffer.from(start.ticketSecretBase64, 'base64');
-  const engine = new Engine(log);
+  const keys = new PassphraseBook(null, start.passphrases);
+  const engine = new Engine(log, keys);
   try {
     const config = configFrom(start.configBase64, start.source);
     const settings = workerLogSettings(config);
@@ -102,6 +104,7 @@ export async function runWorker(): Promise<number> {
   const reload = async (command: Extract<Command, { cmd: 'reload' }>): Promise<void> => {
     try {
       const next = configFrom(command.configBase64, command.source);
+      keys.learn(command.passphrases);
       const prepared = engine.prepare(next, { logNotices: false });
       shareTicketKeys(prepared, secret);
       log.reconfigure(workerLogSettings(next));

@@ -5,11 +5,13 @@
  * never used here; everything is Node's own OpenSSL.
  */
 import { constants, createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import type { LogLevel, ServiceConfig, TlsConfig } from '../config/model';
 import {
   ContextFileError, isPkcs12, isWorldAccessible, pskSecrets, readOrExplain, revocationLists, trustedCertificates,
 } from './files';
+import { isEncryptedPem, type PassphraseBook } from './passphrase';
 import { cipherString, secureOptions, versionRange } from './protocol';
 import { BoundedCache, ServerSessionCache, type ClientSessionCache } from './sessions';
 import { ticketKeys } from './tickets';
@@ -79,7 +81,7 @@ interface Stage {
 }
 
 /** The context options in the order OpenSSL applies them, each with the API name stunnel reports. */
-function stages(service: ServiceConfig, notices: ContextNotice[]): { stages: Stage[]; trusted: string[] } {
+function stages(service: ServiceConfig, notices: ContextNotice[], keys: PassphraseBook): { stages: Stage[]; trusted: string[] } {
   const tls = service.tls;
   let range;
   try {
@@ -107,11 +109,15 @@ function stages(service: ServiceConfig, notices: ContextNotice[]): { stages: Sta
   if (tls.cert) {
     const keyFile = tls.key ?? tls.cert;
     if (isWorldAccessible(keyFile)) notices.push({ level: 4, text: `Insecure file permissions on ${keyFile}` });
+    const warn = (text: string) => notices.push({ level: 3, text });
     if (isPkcs12(tls.cert)) {
-      list.push({ label: `PKCS12_parse: ${tls.cert}`, options: { pfx: readOrExplain('PKCS12 file', tls.cert), passphrase: '' } });
+      const pfx = readOrExplain('PKCS12 file', tls.cert);
+      list.push({ label: `PKCS12_parse: ${tls.cert}`, options: { pfx, passphrase: keys.forPkcs12(tls.cert, pfx, warn) } });
     } else {
       list.push({ label: `SSL_CTX_use_certificate_chain_file: ${tls.cert}`, options: { cert: readOrExplain('SSL_CTX_use_certificate_chain_file', tls.cert) } });
-      list.push({ label: `SSL_CTX_use_PrivateKey_file: ${keyFile}`, options: { key: readOrExplain('SSL_CTX_use_PrivateKey_file', keyFile) } });
+      const key = readOrExplain('SSL_CTX_use_PrivateKey_file', keyFile);
+      const passphrase = isEncryptedPem(key) ? keys.forPem(keyFile, key, warn) : undefined;
+      list.push({ label: `SSL_CTX_use_PrivateKey_file: ${keyFile}`, options: { key, passphrase } });
     }
   }
   // `No trusted certificates found` is the configuration's notice (one per section), not ours.
@@ -148,22 +154,47 @@ function buildContext(all: readonly Stage[]): SecureContext {
   }
 }
 
+/**
+ * Asks now for every passphrase the services' keys need: a daemon asks before it detaches
+ * from the terminal. A file that cannot be read is left for the start to report.
+ */
+export function unlockKeys(services: readonly ServiceConfig[], keys: PassphraseBook, warn: (text: string) => void): void {
+  for (const service of services) {
+    const { cert, key } = service.tls;
+    if (!cert) continue;
+    const file = isPkcs12(cert) ? cert : key ?? cert;
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(file);
+    } catch {
+      continue;
+    }
+    try {
+      if (isPkcs12(cert)) keys.forPkcs12(file, bytes, warn);
+      else if (isEncryptedPem(bytes)) keys.forPem(file, bytes, warn);
+    } catch (err) {
+      if (err instanceof ContextFileError) throw new ContextError([err.message, `Service [${service.name}]: Failed to initialize TLS context`]);
+      throw err;
+    }
+  }
+}
+
 function serverNeedsCertificate(service: ServiceConfig): boolean {
   return !service.client && !service.tls.cert && !service.tls.PSKsecrets;
 }
 
 /**
  * Builds one service's TLS side. Throws ContextError with stunnel's lines.
- * `notices` receives prepare-time warnings to log.
+ * `notices` receives prepare-time warnings to log; `keys` unlocks encrypted private keys.
  */
-export function buildServiceTls(service: ServiceConfig, notices: ContextNotice[]): ServiceTls {
+export function buildServiceTls(service: ServiceConfig, notices: ContextNotice[], keys: PassphraseBook): ServiceTls {
   const tls: TlsConfig = service.tls;
   const failed = `Service [${service.name}]: Failed to initialize TLS context`;
   if (serverNeedsCertificate(service)) {
     throw new ContextError([`Service [${service.name}]: TLS server needs a certificate`]);
   }
   try {
-    const built = stages(service, notices);
+    const built = stages(service, notices, keys);
     const secureContext = buildContext(built.stages);
     const psk = tls.PSKsecrets ? pskSecrets(tls.PSKsecrets) : null;
     const resume = tls.sessionResume;
