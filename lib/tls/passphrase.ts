@@ -97,6 +97,8 @@ export class PassphraseBook {
   }
 }
 
+const PAUSE = new Int32Array(new SharedArrayBuffer(4));
+
 /** Reads one line from `fd` (without its newline); null at end of input before any byte. */
 function readLine(fd: number): string | null {
   const bytes: number[] = [];
@@ -106,7 +108,11 @@ function readLine(fd: number): string | null {
     try {
       n = readSync(fd, one, 0, 1, null);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EAGAIN') continue;
+      // A non-blocking stdin with nothing yet: wait a little instead of spinning.
+      if ((err as NodeJS.ErrnoException).code === 'EAGAIN') {
+        Atomics.wait(PAUSE, 0, 0, 20);
+        continue;
+      }
       return bytes.length > 0 ? Buffer.from(bytes).toString('utf8') : null;
     }
     if (n === 0) return bytes.length > 0 ? Buffer.from(bytes).toString('utf8') : null;

@@ -7,7 +7,9 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { echoTunnel, runToExit, type EchoTunnel } from '../helpers/net';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { echoTunnel, healthyRoundTrip, runToExit, type EchoTunnel } from '../helpers/net';
 
 let tunnel: EchoTunnel;
 let port: number;
@@ -42,6 +44,30 @@ describe('protocol versions with sslVersion = all', () => {
       if (name === 'TLSv1.2') assert.match(r.out, /Secure Renegotiation IS supported/);
     });
   }
+  test('a renegotiation asked for by openssl s_client (R) is refused with a no_renegotiation alert', async () => {
+    const child = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-tls1_2', '-msg'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let asked = false;
+    const onData = (chunk: Buffer) => {
+      out += chunk.toString();
+      // The handshake is done once s_client prints its session summary: then ask (and keep stdin open).
+      if (!asked && /Verify return code: .*\n(?:[ \t]+.*\n)*---\n/.test(out)) {
+        asked = true;
+        child.stdin.write('R\n');
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    const backstop = setTimeout(() => child.kill('SIGKILL'), 20_000); // backstop: a hang is a failure
+    const [code] = await once(child, 'close');
+    clearTimeout(backstop);
+    assert.ok(asked, out);
+    assert.match(out, /RENEGOTIATING/);
+    assert.match(out, /<<< TLS 1\.2, Alert \[length 0002\], warning no_renegotiation/);
+    assert.match(out, /no renegotiation/);
+    assert.notEqual(code, 0);
+    assert.equal(await healthyRoundTrip(port, 4096), true);
+  });
   test('weak ciphers (RC4, 3DES, NULL, EXPORT) are refused', async () => {
     const r = await sClient('-tls1_2', '-cipher', 'RC4:3DES:NULL:EXPORT:@SECLEVEL=0');
     assert.notEqual(r.code, 0, r.out);
