@@ -9,7 +9,8 @@
  * THE DESCRIPTOR WALL. At EMFILE libuv accepts and closes pending connections itself
  * (its "emfile trick") and Node's server never hears of it, so the engine watches for the
  * wall another way: descriptors are allocated lowest-first, so an accepted socket whose
- * fd is within FD_HEADROOM of the soft limit means the table is (nearly) full; a remote
+ * fd is within FD_HEADROOM free slots of the soft limit (descriptors inherited high in the
+ * table counted at start) means the table is (nearly) full; a remote
  * socket failing with EMFILE says the same. Then it logs stunnel's two lines once, and
  * for a second closes every connection it accepts (the port stays bound, the listener
  * stays open), after which it accepts normally again by itself.
@@ -26,7 +27,7 @@ import { systemErrorText } from '../tls/syserror';
 import { literalDestinations, resolveTargets } from './connect';
 import { ExecConnectLoop } from './exec-connect';
 import { ConnectionIds } from './ids';
-import { clientsAllowed, descriptorLimit } from './limits';
+import { clientsAllowed, descriptorLimit, wallDescriptor } from './limits';
 import { Listener } from './listener';
 import type { RuntimeService } from './service';
 import { socketSetup } from './sockets';
@@ -62,7 +63,7 @@ export class Engine extends EventEmitter implements TunnelHost {
   readonly #fdLimit = descriptorLimit();
   readonly #clientsAllowed = clientsAllowed(this.#fdLimit);
   /** An accepted descriptor at or above this number means the table is full. */
-  readonly #fdWallAt = this.#fdLimit === null ? Infinity : this.#fdLimit - FD_HEADROOM;
+  readonly #fdWallAt = wallDescriptor(this.#fdLimit, FD_HEADROOM);
   #suspendedUntil = 0;
   #mainLevel: LogLevel = 7;
 

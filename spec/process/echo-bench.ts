@@ -7,7 +7,7 @@
  */
 import { after, before } from 'node:test';
 import { spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { closeSync, openSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, Running, runStunnelTs, tempDir, writeConf } from '../helpers/daemon';
 import { closedPort, echoServer } from '../helpers/config';
@@ -67,6 +67,8 @@ export interface JailedDaemon {
 export interface ForegroundOptions {
   /** Starts it from a shell that set `ulimit -n` to this first, as an init script would. */
   readonly openFiles?: number;
+  /** Descriptor numbers the daemon inherits open (/dev/null), as from a process manager that leaks them. */
+  readonly inherited?: readonly number[];
 }
 
 /**
@@ -124,10 +126,16 @@ export class EchoBench {
 
   /** Starts a foreground daemon on `conf`, stopped after the file's tests; resolves once it accepts connections. */
   async startForeground(conf: string, options: ForegroundOptions = {}): Promise<Running> {
-    const daemon = options.openFiles === undefined
+    const stdio: Array<'ignore' | 'pipe' | number> = ['ignore', 'pipe', 'pipe'];
+    const devNull = options.inherited?.length ? openSync('/dev/null', 'r') : null;
+    for (const fd of options.inherited ?? []) {
+      while (stdio.length < fd) stdio.push('ignore');
+      stdio[fd] = devNull!;
+    }
+    const daemon = options.openFiles === undefined && devNull === null
       ? runStunnelTs([conf])
-      : new Running(spawn('sh', ['-c', `ulimit -n ${options.openFiles}; exec "$0" "$1" "$2"`, process.execPath, BIN, conf],
-        { stdio: ['ignore', 'pipe', 'pipe'] }));
+      : new Running(spawn('sh', ['-c', `${options.openFiles === undefined ? '' : `ulimit -n ${options.openFiles}; `}exec "$0" "$1" "$2"`, process.execPath, BIN, conf], { stdio }));
+    if (devNull !== null) closeSync(devNull);
     this.stopAtEnd(daemon);
     await daemon.waitFor(/Accepting new connections/);
     return daemon;
