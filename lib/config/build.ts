@@ -11,7 +11,7 @@ import { ConfigError, errnoText } from '../errors';
 import type { LexItem, LexResult } from './lexer';
 import type { Config, GlobalConfig, Notice, ServiceConfig, SourceRef } from './model';
 import {
-  KNOWN_PROTOCOLS, cloneServiceDraft, newGlobalDraft, newServiceDraft, optionByName,
+  isStarttls, KNOWN_PROTOCOLS, cloneServiceDraft, newGlobalDraft, newServiceDraft, optionByName,
   type GlobalDraft, type ServiceDraft,
 } from './options';
 import { ValueError } from './values';
@@ -180,6 +180,8 @@ function checkProtocol(d: ServiceDraft, fail: (text: string) => void): void {
   if (p === null) return;
   if (!(KNOWN_PROTOCOLS as readonly string[]).includes(p)) fail('Protocol not supported');
   else if (p === 'proxy' && d.client) fail("The 'proxy' protocol is not supported in the client mode");
+  else if (isStarttls(p) && !d.client) fail(`The '${p}' protocol in the server mode is not supported by stunnel-ts (STARTTLS is negotiated in client mode only)`);
+  else if (p === 'smtp' && d.protocolCredentials) fail("SMTP authentication by the tunnel (protocolUsername, protocolPassword) is not supported by stunnel-ts: let the mail client log in");
 }
 
 function checkEndpoints(d: ServiceDraft, fail: (text: string) => void): void {

@@ -37,6 +37,8 @@ export interface ServiceDraft {
   delay: boolean;
   local: string | null;
   protocol: string | null;
+  /** `protocolUsername`/`protocolPassword` given: the tunnel would log in for the client (not implemented). */
+  protocolCredentials: boolean;
   timeouts: { busy: number; close: number; connect: number; idle: number };
   socketOptions: SocketOption[];
   reset: boolean;
@@ -117,7 +119,7 @@ export function newGlobalDraft(): GlobalDraft {
 export function newServiceDraft(): ServiceDraft {
   return {
     client: false, accept: [], connect: [], redirect: [], exec: null, execArgs: null, pty: false, retry: false,
-    failover: 'prio', delay: false, local: null, protocol: null, timeouts: { ...DEFAULTS.timeouts },
+    failover: 'prio', delay: false, local: null, protocol: null, protocolCredentials: false, timeouts: { ...DEFAULTS.timeouts },
     socketOptions: [...DEFAULT_SOCKET_OPTIONS], reset: true, debugLevel: 5, logId: 'sequential',
     acceptUid: null, acceptGid: null, sni: null, transparent: 'none',
     tls: {
@@ -233,7 +235,14 @@ const onlyGlobal = <T>(apply: (g: GlobalDraft, v: T) => void) => (t: ApplyTarget
 
 /** Protocols stunnel 5.68 knows; only `proxy` is implemented by the stunnel-ts engine. */
 export const KNOWN_PROTOCOLS = ['cifs', 'capwin', 'capwinctrl', 'connect', 'imap', 'ldap', 'nntp', 'pgsql', 'pop3', 'proxy', 'smtp', 'socks'] as const;
-export const SUPPORTED_PROTOCOLS = ['proxy'] as const;
+export const SUPPORTED_PROTOCOLS = ['proxy', 'smtp', 'pop3', 'imap'] as const;
+/** The protocols whose STARTTLS dialogue stunnel-ts holds in client mode (engine/starttls). */
+export const STARTTLS_PROTOCOLS = ['smtp', 'pop3', 'imap'] as const;
+export type StarttlsProtocol = (typeof STARTTLS_PROTOCOLS)[number];
+
+export function isStarttls(protocol: string | null): protocol is StarttlsProtocol {
+  return (STARTTLS_PROTOCOLS as readonly string[]).includes(protocol ?? '');
+}
 
 const OCSP_FLAGS = ['NOCERTS', 'NOINTERN', 'NOSIGS', 'NOCHAIN', 'NOVERIFY', 'NOEXPLICIT', 'NOCASIGN', 'NODELEGATED', 'NOCHECKS', 'TRUSTOTHER', 'RESPID_KEY', 'NOTIME'] as const;
 const OCSP_NOTICE = notice('stunnel-ts does not query OCSP responders: peer certificates are not checked for revocation by OCSP', 4);
@@ -434,10 +443,10 @@ export const OPTIONS: readonly OptionRow[] = [
   }),
   row({
     name: 'protocol', scope: 'service',
-    help: 'protocol to negotiate before TLS initialization\ncurrently supported: proxy',
+    help: 'protocol to negotiate before TLS initialization\ncurrently supported: imap (client), pop3 (client), proxy (server), smtp (client)',
     parse: (v) => v.toLowerCase(),
     status: (p) => (KNOWN_PROTOCOLS as readonly string[]).includes(p) && !(SUPPORTED_PROTOCOLS as readonly string[]).includes(p)
-      ? refused(`the '${p}' protocol negotiation is not implemented; only 'proxy' is`)
+      ? refused(`the '${p}' protocol negotiation is not implemented; only 'proxy', and 'smtp', 'pop3', 'imap' in client mode are`)
       : SUPPORTED,
     apply: (t, v) => { t.service.protocol = v; },
   }),
@@ -453,6 +462,7 @@ export const OPTIONS: readonly OptionRow[] = [
     }[name] ?? null,
     parse: text,
     status: notice('ignored: used only by protocols stunnel-ts does not implement'),
+    apply: name === 'protocolUsername' || name === 'protocolPassword' ? (t: ApplyTarget) => { t.service.protocolCredentials = true; } : undefined,
   })),
   row({ name: 'PSKidentity', scope: 'service', help: 'identity for PSK authentication', parse: text, apply: (t, v) => { t.service.tls.PSKidentity = v; } }),
   row({ name: 'PSKsecrets', scope: 'service', help: 'secrets for PSK authentication', parse: text, apply: (t, v) => { t.service.tls.PSKsecrets = pathOrNull(v); } }),

@@ -3,7 +3,7 @@
  * One connection, from accept to close:
  *
  *   server mode: accepted ─TLS handshake (TIMEOUTbusy)─▶ verified ─dial backend─▶ relaying ─▶ closed | reset
- *   client mode: accepted ─dial remote─▶ TLS handshake (TIMEOUTbusy) ─▶ verified ─▶ relaying ─▶ closed | reset
+ *   client mode: accepted ─dial remote─▶ [STARTTLS dialogue] ─▶ TLS handshake (TIMEOUTbusy) ─▶ verified ─▶ relaying ─▶ closed | reset
  *
  * Server mode finishes the handshake before dialing, so a client that never completes
  * it cannot hold a backend socket. Every failure ends this tunnel only.
@@ -17,6 +17,7 @@ import { Socket } from 'node:net';
 import { connect as tlsConnect, TLSSocket, type ConnectionOptions, type SecureContext, type Server as TlsServer, type TLSSocketOptions } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { LogLevel, ServiceConfig } from '../config/model';
+import { isStarttls, type StarttlsProtocol } from '../config/options';
 import type { LogWriter } from '../log';
 import { cipherLine, tlsErrorText, sessionLine } from '../tls/describe';
 import { isPeerDisconnect, systemErrorText } from '../tls/syserror';
@@ -26,6 +27,7 @@ import { Dialer, literalDestinations, resolveTargets, type Destination, type Dia
 import { startExec } from './exec';
 import { Relay, type RelayOwner } from './relay';
 import { sniSecondary, type RuntimeService } from './service';
+import { negotiateStarttls } from './starttls';
 import { alertExchanged, resetsLocal, resetsRemote, tlsToldStatus, type CloseStatus } from './status';
 import { closeStream } from './teardown';
 
@@ -48,6 +50,8 @@ const DIALING = 1;
 const CONNECTING_TLS = 2;
 const RELAYING = 3;
 const ENDED = 4;
+/** Client mode with `protocol = smtp|pop3|imap`: the plain dialogue before the TLS handshake. */
+const NEGOTIATING = 5;
 
 function proxyHeader(client: Socket | null): string {
   if (!client?.remoteAddress || !client.localAddress) return 'PROXY UNKNOWN\r\n';
@@ -279,7 +283,9 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
 
   #remoteReady(): void {
     if (this.service.config.client) {
-      this.#clientHandshake(this.#remote!);
+      const protocol = this.service.config.protocol;
+      if (isStarttls(protocol)) this.#negotiate(protocol, this.#remote!);
+      else this.#clientHandshake(this.#remote!);
       return;
     }
     if (this.#remoteRaw) this.#watch(this.#remoteRaw);
@@ -288,6 +294,19 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
   }
 
   // ─── client mode ───────────────────────────────────────────────────────────
+
+  /** The STARTTLS dialogue on the plain `remote` (TIMEOUTbusy applies), then the handshake. */
+  #negotiate(protocol: StarttlsProtocol, remote: Duplex): void {
+    this.#phase = NEGOTIATING;
+    this.#timer = setTimeout(onBusyExpired, Math.max(0, this.#config.timeouts.busy) * 1000, this);
+    negotiateStarttls(protocol, remote, this.#local, this).then((failure) => {
+      if (this.#phase !== NEGOTIATING) return;
+      this.#clearTimer();
+      if (failure === null) return this.#clientHandshake(remote);
+      this.say(3, failure.text);
+      this.#end(failure.status);
+    }, (err) => this.#internalError(err));
+  }
 
   #clientHandshake(remote: Duplex): void {
     const tls = this.service.tls;
@@ -397,6 +416,12 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
       case RELAYING:
         this.#relay!.closed(stream);
         return;
+      case NEGOTIATING:
+        if (stream === this.#remote) {
+          this.say(3, 's_read: Unexpected socket close');
+          return this.#end('reset');
+        }
+        break;
       case HANDSHAKE:
       case CONNECTING_TLS:
         if (stream === this.#tls) {
@@ -419,7 +444,8 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
 
   busyExpired(): void {
     this.#timer = null;
-    this.say(6, 'ssl_start: s_poll_wait: TIMEOUTbusy exceeded: sending reset');
+    // stunnel names the read it was waiting in: a STARTTLS reply, or the TLS handshake.
+    this.say(6, `${this.#phase === NEGOTIATING ? 's_read_eof' : 'ssl_start'}: s_poll_wait: TIMEOUTbusy exceeded: sending reset`);
     this.#end('reset');
   }
 

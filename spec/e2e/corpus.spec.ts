@@ -26,8 +26,6 @@ const rows: Row[] = readFileSync(join(CORPUS, 'MANIFEST.tsv'), 'utf8').trimEnd()
 
 /** Where stunnel-ts deliberately differs from stunnel 5.68, and why. */
 const DEVIATIONS: Record<string, string> = {
-  // `protocol = smtp` / `imap`: the issue has stunnel-ts refuse protocols its engine does not implement.
-  '025.conf': 'not-supported',
   // `sslVersion = SSLv3`: Node's OpenSSL has no SSLv3 (stunnel 5.68 on Debian parses it and starts).
   '097.conf': 'not-supported',
 };

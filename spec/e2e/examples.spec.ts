@@ -51,7 +51,8 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 test('the examples are the documented set', () => {
   assert.deepEqual(configFiles, [
-    'client.conf', 'include.conf', 'inetd.conf', 'mtls-server.conf', 'multi-service.conf', 'sni.conf', 'swiftproxy.conf',
+    'client.conf', 'include.conf', 'inetd.conf', 'mail-starttls.conf', 'mtls-server.conf', 'multi-service.conf', 'sni.conf',
+    'swiftproxy.conf',
   ]);
   assert.deepEqual(fragments, ['10-www.conf', '20-postgres.conf']);
 });

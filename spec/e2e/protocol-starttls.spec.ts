@@ -1,0 +1,195 @@
+/**
+ * `protocol = smtp | pop3 | imap` in client mode: stunnel-ts asks the server to start TLS
+ * (STARTTLS / STLS) before the handshake, as stunnel 5.68 does. With Debian's stunnel 5.68
+ * as the STARTTLS server in front of a plain greeting backend, bytes go through intact and the
+ * client sees the greeting stunnel passes on. Against scripted servers over real sockets, each
+ * refusal gets stunnel's LOG3 line and its close, and every dialogue line is logged at LOG7.
+ */
+import { test, before, after, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { rmSync } from 'node:fs';
+import { pki } from '../helpers/pki';
+import { Running, runStunnelTs, tempDir, writeConf } from '../helpers/daemon';
+import { sha256 } from '../helpers/config';
+
+const p = pki();
+const dir = tempDir('stunnel-ts-starttls-');
+const running: Running[] = [];
+const servers: Server[] = [];
+
+after(async () => {
+  for (const r of running) await r.stop();
+  for (const s of servers) s.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function listening(server: Server): Promise<number> {
+  servers.push(server);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return (server.address() as { port: number }).port;
+}
+
+/** A plain backend that greets as a mail server of `protocol` would, then echoes. */
+function greetingBackend(protocol: string): Promise<number> {
+  const greeting = { smtp: '220 backend.example ESMTP\r\n', pop3: '+OK backend POP3\r\n', imap: '* OK backend IMAP\r\n' }[protocol];
+  return listening(createServer({ allowHalfOpen: true }, (s) => {
+    s.on('error', () => undefined);
+    s.write(greeting!);
+    s.pipe(s);
+  }));
+}
+
+/**
+ * A scripted plain server: sends `greeting`, then answers each line with `answer(line)`;
+ * `close` ends the connection instead of answering, `silent` answers nothing.
+ */
+function scriptedServer(greeting: string, answer: (line: string) => string | 'close' | 'silent'): Promise<number> {
+  return listening(createServer((s) => {
+    s.on('error', () => undefined);
+    if (greeting) s.write(greeting);
+    let buffered = '';
+    s.on('data', (chunk) => {
+      buffered += chunk.toString('latin1');
+      for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+        const line = buffered.slice(0, nl).replace(/\r$/, '');
+        buffered = buffered.slice(nl + 1);
+        const reply = answer(line);
+        if (reply === 'close') return void s.end();
+        if (reply !== 'silent') s.write(reply);
+      }
+    });
+  }));
+}
+
+function stunnel4(name: string, body: string): Running {
+  const file = writeConf(dir, name, `foreground = yes\nsyslog = no\npid =\ndebug = 6\n${body}`);
+  const r = new Running(spawn('/usr/bin/stunnel4', [file], { stdio: ['ignore', 'ignore', 'pipe'] }));
+  running.push(r);
+  return r;
+}
+
+/** stunnel-ts in client mode with `protocol` towards `port`; resolves with the daemon and its accept port. */
+async function starttlsClient(name: string, protocol: string, port: number, extra = ''): Promise<{ daemon: Running; port: number }> {
+  const file = writeConf(dir, `${name}.conf`, `foreground = yes\nsyslog = no\npid =\ndebug = 7\n[${protocol}]\nclient = yes\nprotocol = ${protocol}\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:${port}\n${extra}`);
+  const daemon = runStunnelTs([file]);
+  running.push(daemon);
+  await daemon.waitFor(/Accepting new connections/);
+  return { daemon, port: await daemon.port() };
+}
+
+/** A plain client: waits for `lines` greeting lines, then sends `size` random bytes; resolves with the greeting and the SHA-256 of both ways. */
+async function greetedExchange(port: number, lines: number, size: number): Promise<{ greeting: string[]; sent: string; received: string }> {
+  const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  let data = Buffer.alloc(0);
+  socket.on('data', (chunk: Buffer) => { data = Buffer.concat([data, chunk]); });
+  const ended = once(socket, 'end');
+  let greetingEnd = -1;
+  while (greetingEnd < 0) {
+    await once(socket, 'data');
+    const text = data.toString('latin1');
+    const breaks = [...text.matchAll(/\r\n/g)];
+    if (breaks.length >= lines) greetingEnd = breaks[lines - 1].index! + 2;
+  }
+  const payload = randomBytes(size);
+  socket.end(payload);
+  await ended;
+  return {
+    greeting: data.subarray(0, greetingEnd).toString('latin1').split('\r\n').slice(0, -1),
+    sent: sha256(payload),
+    received: sha256(data.subarray(greetingEnd)),
+  };
+}
+
+describe('with Debian stunnel 5.68 as the STARTTLS server', () => {
+  const expected: Record<string, string> = {
+    smtp: '220 backend.example stunnel for ESMTP',
+    pop3: '+OK backend POP3 + stunnel',
+    imap: '* OK Connected.',
+  };
+  for (const protocol of ['smtp', 'pop3', 'imap']) {
+    test(`${protocol}: the client sees the greeting, then 256 KiB go through TLS and back intact`, async () => {
+      const backend = await greetingBackend(protocol);
+      const theirs = stunnel4(`${protocol}-server.conf`, `[${protocol}]\nprotocol = ${protocol}\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:${backend}\ncert = ${p.serverCert}\nkey = ${p.serverKey}`);
+      await theirs.waitFor(/Accepting new connections|Configuration successful/);
+      const ours = await starttlsClient(`${protocol}-client`, protocol, await theirs.port());
+      const r = await greetedExchange(ours.port, 1, 256 * 1024);
+      assert.deepEqual(r.greeting, [expected[protocol]]);
+      assert.equal(r.received, r.sent);
+      await ours.daemon.waitFor(/LOG5\[\d+\]: Connection closed: 262144 byte\(s\) sent to TLS, 262144 byte\(s\) sent to socket$/);
+      assert.ok(ours.daemon.lines.some((l) => /LOG6\[\d+\]: TLS connected: new session negotiated$/.test(l)));
+    });
+  }
+});
+
+describe('the dialogue, line by line, against scripted servers', () => {
+  let smtpOk: number;
+  before(async () => {
+    smtpOk = await scriptedServer('220-first\r\n220 ready\r\n', (line) => (/^EHLO /.test(line) ? '250-here\r\n250 STARTTLS\r\n' : 'close'));
+  });
+
+  test('smtp: greeting lines passed on, EHLO localhost and STARTTLS sent, each logged at LOG7', async () => {
+    const seen: string[] = [];
+    const port = await scriptedServer('220-first\r\n220 ready\r\n', (line) => {
+      seen.push(line);
+      return /^EHLO /.test(line) ? '250-here\r\n250 STARTTLS\r\n' : /^STARTTLS$/.test(line) ? '220 go ahead\r\n' : 'close';
+    });
+    const { daemon, port: accept } = await starttlsClient('smtp-lines', 'smtp', port);
+    const client = connect(accept, '127.0.0.1');
+    client.on('error', () => undefined);
+    let got = '';
+    client.on('data', (c) => { got += c; });
+    // The scripted server cannot speak TLS: the handshake then fails, after the dialogue.
+    await daemon.waitFor(/LOG3\[\d+\]: SSL_connect: /);
+    client.destroy();
+    assert.equal(got, '220-first\r\n220 ready\r\n');
+    assert.deepEqual(seen.slice(0, 2), ['EHLO localhost', 'STARTTLS']);
+    // What came next was the TLS ClientHello (a handshake record, 0x16), split wherever it held a 0x0a.
+    if (seen.length > 2) assert.equal(seen[2].charCodeAt(0), 0x16);
+    const dialogue = daemon.lines.filter((l) => /LOG7\[\d+\]:  (<-|->) /.test(l)).map((l) => l.replace(/^.*LOG7\[\d+\]: /, ''));
+    assert.deepEqual(dialogue, [
+      ' <- 220-first', ' -> 220-first', ' <- 220 ready', ' -> 220 ready',
+      ' -> EHLO localhost', ' <- 250-here', ' <- 250 STARTTLS', ' -> STARTTLS', ' <- 220 go ahead',
+    ]);
+  });
+
+  const refusals: Array<[string, string, () => Promise<number>, string, string, string]> = [
+    ['smtp: EHLO refused', 'smtp', () => scriptedServer('220 ready\r\n', () => '502 no\r\n'), 'Remote server is not RFC 1425 compliant', 'reset', '220 ready\r\n'],
+    ['smtp: STARTTLS refused', 'smtp', () => scriptedServer('220 ready\r\n', (l) => (/^EHLO/.test(l) ? '250 here\r\n' : '454 TLS not available\r\n')), 'Remote server is not RFC 2487 compliant', 'reset', '220 ready\r\n'],
+    ['smtp: the server hangs up in the middle', 'smtp', async () => smtpOk, 's_read: Unexpected socket close', 'reset', '220-first\r\n220 ready\r\n'],
+    ['pop3: not a POP3 greeting', 'pop3', () => scriptedServer('554 go away\r\n', () => 'silent'), 'Unknown server welcome', 'reset', ''],
+    ['pop3: STLS refused', 'pop3', () => scriptedServer('+OK hi\r\n', () => '-ERR no\r\n'), 'Server does not support TLS', 'reset', '+OK hi\r\n'],
+    ['imap: not an IMAP greeting', 'imap', () => scriptedServer('554 go away\r\n', () => 'silent'), 'Unknown server welcome', 'reset', ''],
+    ['imap: STARTTLS refused (the client is told BYE)', 'imap', () => scriptedServer('* OK hi\r\n', (l) => `${l.split(' ')[0]} NO nope\r\n`), 'Server does not support TLS', 'closed',
+      '* OK Connected.\r\n* BYE stunnel: Server does not support TLS\r\n'],
+  ];
+  for (const [name, protocol, server, line, status, clientSees] of refusals) {
+    test(`${name}: \`${line}\` at LOG3, Connection ${status}`, async () => {
+      const { daemon, port } = await starttlsClient(name.replace(/\W+/g, '-'), protocol, await server());
+      const client = connect(port, '127.0.0.1');
+      client.on('error', () => undefined);
+      let got = '';
+      client.on('data', (c) => { got += c; });
+      const closed = new Promise((resolve) => client.on('close', resolve));
+      const id = (await daemon.waitFor(new RegExp(`LOG3\\[(\\d+)\\]: ${line.replace(/[.()]/g, '\\$&')}$`)))[1];
+      await daemon.waitFor(new RegExp(`LOG5\\[${id}\\]: Connection ${status}: 0 byte\\(s\\) sent to TLS, 0 byte\\(s\\) sent to socket$`));
+      await closed;
+      assert.equal(got, clientSees);
+      assert.equal(daemon.child.exitCode, null);
+    });
+  }
+
+  test('a server that never answers: TIMEOUTbusy ends the dialogue', async () => {
+    const port = await scriptedServer('', () => 'silent');
+    const { daemon, port: accept } = await starttlsClient('silent', 'smtp', port, 'TIMEOUTbusy = 1\n');
+    const client = connect(accept, '127.0.0.1');
+    client.on('error', () => undefined);
+    const id = (await daemon.waitFor(/LOG6\[(\d+)\]: s_read_eof: s_poll_wait: TIMEOUTbusy exceeded: sending reset$/))[1];
+    await daemon.waitFor(new RegExp(`LOG5\\[${id}\\]: Connection reset: 0 byte\\(s\\) sent to TLS, 0 byte\\(s\\) sent to socket$`));
+    client.destroy();
+  });
+});
