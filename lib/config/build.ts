@@ -11,7 +11,7 @@ import { ConfigError, errnoText } from '../errors';
 import type { LexItem, LexResult } from './lexer';
 import type { Config, GlobalConfig, Notice, ServiceConfig, SourceRef } from './model';
 import {
-  isStarttls, KNOWN_PROTOCOLS, cloneServiceDraft, newGlobalDraft, newServiceDraft, optionByName,
+  isClientProtocol, KNOWN_PROTOCOLS, cloneServiceDraft, newGlobalDraft, newServiceDraft, optionByName,
   type GlobalDraft, type ServiceDraft,
 } from './options';
 import { ValueError } from './values';
@@ -180,8 +180,10 @@ function checkProtocol(d: ServiceDraft, fail: (text: string) => void): void {
   if (p === null) return;
   if (!(KNOWN_PROTOCOLS as readonly string[]).includes(p)) fail('Protocol not supported');
   else if (p === 'proxy' && d.client) fail("The 'proxy' protocol is not supported in the client mode");
-  else if (isStarttls(p) && !d.client) fail(`The '${p}' protocol in the server mode is not supported by stunnel-ts (STARTTLS is negotiated in client mode only)`);
-  else if (p === 'smtp' && d.protocolCredentials) fail("SMTP authentication by the tunnel (protocolUsername, protocolPassword) is not supported by stunnel-ts: let the mail client log in");
+  else if (isClientProtocol(p) && !d.client) fail(`The '${p}' protocol in the server mode is not supported by stunnel-ts (it is negotiated in client mode only)`);
+  else if (p === 'smtp' && (d.protocolSettings.username !== null || d.protocolSettings.password !== null)) {
+    fail('SMTP authentication by the tunnel (protocolUsername, protocolPassword) is not supported by stunnel-ts: let the mail client log in');
+  }
 }
 
 function checkEndpoints(d: ServiceDraft, fail: (text: string) => void): void {
@@ -293,7 +295,7 @@ function toServiceConfig(section: OpenSection, sniPrimary: string | null, sniPat
     client: d.client,
     accept: d.accept, connect: d.connect, redirect: d.redirect,
     exec: d.exec, execArgs: d.execArgs, pty: d.pty, retry: d.retry, failover: d.failover, delay: d.delay,
-    local: d.local, protocol: d.protocol, timeouts: d.timeouts, socketOptions: d.socketOptions, reset: d.reset,
+    local: d.local, protocol: d.protocol, protocolSettings: d.protocolSettings, timeouts: d.timeouts, socketOptions: d.socketOptions, reset: d.reset,
     debugLevel: d.debugLevel, logId: d.logId, acceptUid: d.acceptUid, acceptGid: d.acceptGid,
     sniPrimary, sniPattern,
     tls: { ...tls, key: tls.key ?? tls.cert, sni: d.client ? d.sni : null },

@@ -109,8 +109,10 @@ export interface ServiceConfig {
   readonly delay: boolean;
   /** Source address for outgoing connects. */
   readonly local: string | null;
-  /** Only `proxy` is supported by the engine so far. */
+  /** `proxy` (server mode); `smtp`, `pop3`, `imap`, `connect` (client mode). */
   readonly protocol: string | null;
+  /** What the client-mode negotiations use (`protocolHost`, `protocolHeader`, …). */
+  readonly protocolSettings: ProtocolSettings;
   readonly timeouts: Timeouts;
   readonly socketOptions: readonly SocketOption[];
   /** RST (SO_LINGER 0) instead of FIN on errors. Default yes. */
@@ -125,6 +127,18 @@ export interface ServiceConfig {
   readonly sniPrimary: string | null;
   readonly sniPattern: string | null;
   readonly tls: TlsConfig;
+}
+
+/** The `protocol*` options. */
+export interface ProtocolSettings {
+  /** `protocolHost`: the `host:port` an HTTP proxy is asked to CONNECT to. */
+  readonly host: string | null;
+  /** `protocolHeader` lines, in order, sent with the CONNECT request. */
+  readonly headers: readonly string[];
+  readonly username: string | null;
+  readonly password: string | null;
+  /** `protocolAuthentication`: `basic` (default for connect), `ntlm`, `plain`, `login`. */
+  readonly authentication: string | null;
 }
 
 export interface GlobalConfig {

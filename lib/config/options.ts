@@ -37,8 +37,7 @@ export interface ServiceDraft {
   delay: boolean;
   local: string | null;
   protocol: string | null;
-  /** `protocolUsername`/`protocolPassword` given: the tunnel would log in for the client (not implemented). */
-  protocolCredentials: boolean;
+  protocolSettings: { host: string | null; headers: string[]; username: string | null; password: string | null; authentication: string | null };
   timeouts: { busy: number; close: number; connect: number; idle: number };
   socketOptions: SocketOption[];
   reset: boolean;
@@ -119,7 +118,8 @@ export function newGlobalDraft(): GlobalDraft {
 export function newServiceDraft(): ServiceDraft {
   return {
     client: false, accept: [], connect: [], redirect: [], exec: null, execArgs: null, pty: false, retry: false,
-    failover: 'prio', delay: false, local: null, protocol: null, protocolCredentials: false, timeouts: { ...DEFAULTS.timeouts },
+    failover: 'prio', delay: false, local: null, protocol: null,
+    protocolSettings: { host: null, headers: [], username: null, password: null, authentication: null }, timeouts: { ...DEFAULTS.timeouts },
     socketOptions: [...DEFAULT_SOCKET_OPTIONS], reset: true, debugLevel: 5, logId: 'sequential',
     acceptUid: null, acceptGid: null, sni: null, transparent: 'none',
     tls: {
@@ -140,7 +140,8 @@ export function cloneServiceDraft(d: ServiceDraft): ServiceDraft {
   return {
     ...d,
     accept: [...d.accept], connect: [...d.connect], redirect: [...d.redirect],
-    execArgs: d.execArgs && [...d.execArgs], timeouts: { ...d.timeouts }, socketOptions: [...d.socketOptions],
+    execArgs: d.execArgs && [...d.execArgs],
+    protocolSettings: { ...d.protocolSettings, headers: [...d.protocolSettings.headers] }, timeouts: { ...d.timeouts }, socketOptions: [...d.socketOptions],
     tls: {
       ...d.tls, optionsSet: [...d.tls.optionsSet], optionsCleared: [...d.tls.optionsCleared],
       verify: { ...d.tls.verify }, checkHost: [...d.tls.checkHost], checkIP: [...d.tls.checkIP],
@@ -235,13 +236,13 @@ const onlyGlobal = <T>(apply: (g: GlobalDraft, v: T) => void) => (t: ApplyTarget
 
 /** Protocols stunnel 5.68 knows; only `proxy` is implemented by the stunnel-ts engine. */
 export const KNOWN_PROTOCOLS = ['cifs', 'capwin', 'capwinctrl', 'connect', 'imap', 'ldap', 'nntp', 'pgsql', 'pop3', 'proxy', 'smtp', 'socks'] as const;
-export const SUPPORTED_PROTOCOLS = ['proxy', 'smtp', 'pop3', 'imap'] as const;
-/** The protocols whose STARTTLS dialogue stunnel-ts holds in client mode (engine/starttls). */
-export const STARTTLS_PROTOCOLS = ['smtp', 'pop3', 'imap'] as const;
-export type StarttlsProtocol = (typeof STARTTLS_PROTOCOLS)[number];
+export const SUPPORTED_PROTOCOLS = ['proxy', 'smtp', 'pop3', 'imap', 'connect'] as const;
+/** The protocols stunnel-ts negotiates with the server before TLS, in client mode (engine/negotiate). */
+export const CLIENT_PROTOCOLS = ['smtp', 'pop3', 'imap', 'connect'] as const;
+export type ClientProtocol = (typeof CLIENT_PROTOCOLS)[number];
 
-export function isStarttls(protocol: string | null): protocol is StarttlsProtocol {
-  return (STARTTLS_PROTOCOLS as readonly string[]).includes(protocol ?? '');
+export function isClientProtocol(protocol: string | null): protocol is ClientProtocol {
+  return (CLIENT_PROTOCOLS as readonly string[]).includes(protocol ?? '');
 }
 
 const OCSP_FLAGS = ['NOCERTS', 'NOINTERN', 'NOSIGS', 'NOCHAIN', 'NOVERIFY', 'NOEXPLICIT', 'NOCASIGN', 'NODELEGATED', 'NOCHECKS', 'TRUSTOTHER', 'RESPID_KEY', 'NOTIME'] as const;
@@ -443,27 +444,32 @@ export const OPTIONS: readonly OptionRow[] = [
   }),
   row({
     name: 'protocol', scope: 'service',
-    help: 'protocol to negotiate before TLS initialization\ncurrently supported: imap (client), pop3 (client), proxy (server), smtp (client)',
+    help: 'protocol to negotiate before TLS initialization\ncurrently supported: connect (client), imap (client), pop3 (client), proxy (server), smtp (client)',
     parse: (v) => v.toLowerCase(),
     status: (p) => (KNOWN_PROTOCOLS as readonly string[]).includes(p) && !(SUPPORTED_PROTOCOLS as readonly string[]).includes(p)
-      ? refused(`the '${p}' protocol negotiation is not implemented; only 'proxy', and 'smtp', 'pop3', 'imap' in client mode are`)
+      ? refused(`the '${p}' protocol negotiation is not implemented; only 'proxy', and 'smtp', 'pop3', 'imap', 'connect' in client mode are`)
       : SUPPORTED,
     apply: (t, v) => { t.service.protocol = v; },
   }),
-  ...['protocolAuthentication', 'protocolDomain', 'protocolHeader', 'protocolHost', 'protocolPassword', 'protocolUsername'].map((name) => row({
-    name, scope: 'service', repeatable: name === 'protocolHeader',
-    help: {
-      protocolAuthentication: 'authentication type for protocol negotiations',
-      protocolDomain: 'domain for protocol negotiations',
-      protocolHeader: 'custom header for protocol negotiations',
-      protocolHost: 'host:port for protocol negotiations',
-      protocolPassword: 'password for protocol negotiations',
-      protocolUsername: 'username for protocol negotiations',
-    }[name] ?? null,
-    parse: text,
-    status: notice('ignored: used only by protocols stunnel-ts does not implement'),
-    apply: name === 'protocolUsername' || name === 'protocolPassword' ? (t: ApplyTarget) => { t.service.protocolCredentials = true; } : undefined,
-  })),
+  row({
+    name: 'protocolAuthentication', scope: 'service', help: 'authentication type for protocol negotiations',
+    parse: (v) => v.toLowerCase(),
+    status: (v) => (v === 'ntlm' ? refused('NTLM authentication to an HTTP proxy is not implemented; basic is') : SUPPORTED),
+    apply: (t, v) => { t.service.protocolSettings.authentication = v; },
+  }),
+  row({
+    name: 'protocolDomain', scope: 'service', help: 'domain for protocol negotiations', parse: text,
+    status: notice('ignored: only NTLM authentication uses it, and stunnel-ts does not implement NTLM'),
+  }),
+  row({
+    name: 'protocolHeader', scope: 'service', repeatable: true, help: 'custom header for protocol negotiations', parse: text,
+    apply: (t, v) => { t.service.protocolSettings.headers.push(v); },
+  }),
+  ...([['protocolHost', 'host', 'host:port'], ['protocolPassword', 'password', 'password'], ['protocolUsername', 'username', 'username']] as const)
+    .map(([name, key, what]) => row({
+      name, scope: 'service', help: `${what} for protocol negotiations`, parse: text,
+      apply: (t, v) => { t.service.protocolSettings[key] = v; },
+    })),
   row({ name: 'PSKidentity', scope: 'service', help: 'identity for PSK authentication', parse: text, apply: (t, v) => { t.service.tls.PSKidentity = v; } }),
   row({ name: 'PSKsecrets', scope: 'service', help: 'secrets for PSK authentication', parse: text, apply: (t, v) => { t.service.tls.PSKsecrets = pathOrNull(v); } }),
   row({ name: 'pty', scope: 'service', help: "yes|no allocate pseudo terminal for 'exec' option", parse: parseYesNo, apply: (t, v) => { t.service.pty = v; } }),

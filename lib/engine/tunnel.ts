@@ -3,7 +3,7 @@
  * One connection, from accept to close:
  *
  *   server mode: accepted ─TLS handshake (TIMEOUTbusy)─▶ verified ─dial backend─▶ relaying ─▶ closed | reset
- *   client mode: accepted ─dial remote─▶ [STARTTLS dialogue] ─▶ TLS handshake (TIMEOUTbusy) ─▶ verified ─▶ relaying ─▶ closed | reset
+ *   client mode: accepted ─dial remote─▶ [protocol dialogue] ─▶ TLS handshake (TIMEOUTbusy) ─▶ verified ─▶ relaying ─▶ closed | reset
  *
  * Server mode finishes the handshake before dialing, so a client that never completes
  * it cannot hold a backend socket. Every failure ends this tunnel only.
@@ -17,7 +17,7 @@ import { Socket } from 'node:net';
 import { connect as tlsConnect, TLSSocket, type ConnectionOptions, type SecureContext, type Server as TlsServer, type TLSSocketOptions } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { LogLevel, ServiceConfig } from '../config/model';
-import { isStarttls, type StarttlsProtocol } from '../config/options';
+import { isClientProtocol, type ClientProtocol } from '../config/options';
 import type { LogWriter } from '../log';
 import { cipherLine, tlsErrorText, sessionLine } from '../tls/describe';
 import { isPeerDisconnect, systemErrorText } from '../tls/syserror';
@@ -27,7 +27,8 @@ import { Dialer, literalDestinations, resolveTargets, type Destination, type Dia
 import { startExec } from './exec';
 import { Relay, type RelayOwner } from './relay';
 import { sniSecondary, type RuntimeService } from './service';
-import { negotiateStarttls } from './starttls';
+import { heldFinCarrier } from './carrier';
+import { negotiate } from './negotiate';
 import { alertExchanged, resetsLocal, resetsRemote, tlsToldStatus, type CloseStatus } from './status';
 import { closeStream } from './teardown';
 
@@ -50,7 +51,7 @@ const DIALING = 1;
 const CONNECTING_TLS = 2;
 const RELAYING = 3;
 const ENDED = 4;
-/** Client mode with `protocol = smtp|pop3|imap`: the plain dialogue before the TLS handshake. */
+/** Client mode with `protocol = smtp|pop3|imap|connect`: the plain dialogue before the TLS handshake. */
 const NEGOTIATING = 5;
 
 function proxyHeader(client: Socket | null): string {
@@ -284,7 +285,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
   #remoteReady(): void {
     if (this.service.config.client) {
       const protocol = this.service.config.protocol;
-      if (isStarttls(protocol)) this.#negotiate(protocol, this.#remote!);
+      if (isClientProtocol(protocol)) this.#negotiate(protocol, this.#remote!);
       else this.#clientHandshake(this.#remote!);
       return;
     }
@@ -295,15 +296,19 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
 
   // ─── client mode ───────────────────────────────────────────────────────────
 
-  /** The STARTTLS dialogue on the plain `remote` (TIMEOUTbusy applies), then the handshake. */
-  #negotiate(protocol: StarttlsProtocol, remote: Duplex): void {
+  /** The protocol's dialogue on the plain `remote` (TIMEOUTbusy applies), then the handshake. */
+  #negotiate(protocol: ClientProtocol, remote: Duplex): void {
     this.#phase = NEGOTIATING;
     this.#timer = setTimeout(onBusyExpired, Math.max(0, this.#config.timeouts.busy) * 1000, this);
-    negotiateStarttls(protocol, remote, this.#local, this).then((failure) => {
+    negotiate(protocol, this.#config.protocolSettings, remote, this.#local, this).then((failure) => {
       if (this.#phase !== NEGOTIATING) return;
       this.#clearTimer();
-      if (failure === null) return this.#clientHandshake(remote);
-      this.say(3, failure.text);
+      if (failure === null) {
+        // Through an HTTP proxy, the TLS side's end must not half-close the TCP connection early.
+        const raw = this.#remoteRaw;
+        return this.#clientHandshake(protocol === 'connect' && raw ? heldFinCarrier(raw) : remote);
+      }
+      if (failure.text !== null) this.say(3, failure.text);
       this.#end(failure.status);
     }, (err) => this.#internalError(err));
   }

@@ -60,13 +60,22 @@ function sessionIdContext(service: ServiceConfig): string {
 }
 
 /**
- * The server name a client sends: `sni =`, else the first connect host. Node sends IP
- * literals only with a deprecation warning (RFC 6066 forbids them), so we send none for them.
+ * The server name a client sends: `sni =`, else the host of `protocolHost` (the server an
+ * HTTP proxy connects to), else the first connect host. Node sends IP literals only with a
+ * deprecation warning (RFC 6066 forbids them), so we send none for them.
  */
 function clientServername(service: ServiceConfig): string | undefined {
-  const wanted = service.tls.sni ?? firstConnectHost(service);
+  const wanted = service.tls.sni ?? protocolHostName(service) ?? firstConnectHost(service);
   if (!wanted || /^[\d.]+$|:/.test(wanted)) return undefined;
   return wanted;
+}
+
+/** `example.com` of `protocolHost = example.com:443` (`[::1]:443` gives `::1`). */
+function protocolHostName(service: ServiceConfig): string | null {
+  const host = service.protocolSettings.host;
+  if (host === null) return null;
+  const name = host.replace(/:\d*$/, '');
+  return name.replace(/^\[(.*)\]$/, '$1') || null;
 }
 
 function firstConnectHost(service: ServiceConfig): string | null {

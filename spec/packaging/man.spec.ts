@@ -56,7 +56,7 @@ function optionEntries(source: string): Map<string, string> {
 /** Options whose status depends on the value, with values giving each status. */
 const TELLING_VALUES: Record<string, readonly string[]> = {
   fips: ['yes', 'no'], libwrap: ['yes', 'no'], OCSPaia: ['yes', 'no'], OCSPnonce: ['yes', 'no'],
-  protocol: ['proxy', 'connect'], transparent: ['none', 'source'],
+  protocol: ['proxy', 'socks'], protocolAuthentication: ['basic', 'ntlm'], transparent: ['none', 'source'],
 };
 /** Ordinary values; the first one an option parses stands for all of them. */
 const PLAIN_VALUES = ['127.0.0.1:443', 'yes', '1', 'NO_TICKET', 'a:SO_REUSEADDR=yes', 'append', 'rr', 'unique', 'zlib', 'TLSv1.2', '0123456789abcdef0123456789abcdef'];

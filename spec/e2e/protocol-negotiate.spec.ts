@@ -1,9 +1,11 @@
 /**
- * `protocol = smtp | pop3 | imap` in client mode: stunnel-ts asks the server to start TLS
- * (STARTTLS / STLS) before the handshake, as stunnel 5.68 does. With Debian's stunnel 5.68
- * as the STARTTLS server in front of a plain greeting backend, bytes go through intact and the
- * client sees the greeting stunnel passes on. Against scripted servers over real sockets, each
- * refusal gets stunnel's LOG3 line and its close, and every dialogue line is logged at LOG7.
+ * The client-mode protocols, negotiated with the server before the handshake as stunnel 5.68
+ * does. `smtp | pop3 | imap`: stunnel-ts asks the server to start TLS (STARTTLS / STLS); with
+ * Debian's stunnel 5.68 as the STARTTLS server in front of a plain greeting backend, bytes go
+ * through intact and the client sees the greeting stunnel passes on. `connect`: through a real
+ * HTTP proxy (tinyproxy, with basic authentication) to stunnel 5.68's TLS port. Against
+ * scripted servers over real sockets, each refusal gets stunnel's LOG3 line and its close, and
+ * every dialogue line is logged at LOG7.
  */
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,10 +16,10 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { rmSync } from 'node:fs';
 import { pki } from '../helpers/pki';
 import { Running, runStunnelTs, tempDir, writeConf } from '../helpers/daemon';
-import { sha256 } from '../helpers/config';
+import { closedPort, sha256 } from '../helpers/config';
 
 const p = pki();
-const dir = tempDir('stunnel-ts-starttls-');
+const dir = tempDir('stunnel-ts-negotiate-');
 const running: Running[] = [];
 const servers: Server[] = [];
 
@@ -73,8 +75,8 @@ function stunnel4(name: string, body: string): Running {
   return r;
 }
 
-/** stunnel-ts in client mode with `protocol` towards `port`; resolves with the daemon and its accept port. */
-async function starttlsClient(name: string, protocol: string, port: number, extra = ''): Promise<{ daemon: Running; port: number }> {
+/** stunnel-ts in client mode with `protocol` towards `port` (`extra`: more service lines); resolves with the daemon and its accept port. */
+async function negotiatingClient(name: string, protocol: string, port: number, extra = ''): Promise<{ daemon: Running; port: number }> {
   const file = writeConf(dir, `${name}.conf`, `foreground = yes\nsyslog = no\npid =\ndebug = 7\n[${protocol}]\nclient = yes\nprotocol = ${protocol}\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:${port}\n${extra}`);
   const daemon = runStunnelTs([file]);
   running.push(daemon);
@@ -83,7 +85,7 @@ async function starttlsClient(name: string, protocol: string, port: number, extr
 }
 
 /** A plain client: waits for `lines` greeting lines, then sends `size` random bytes; resolves with the greeting and the SHA-256 of both ways. */
-async function greetedExchange(port: number, lines: number, size: number): Promise<{ greeting: string[]; sent: string; received: string }> {
+async function greetedExchange(port: number, lines: number, size: number): Promise<{ greeting: string[]; sent: string; received: string; receivedBytes: number }> {
   const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
   let data = Buffer.alloc(0);
   socket.on('data', (chunk: Buffer) => { data = Buffer.concat([data, chunk]); });
@@ -102,6 +104,7 @@ async function greetedExchange(port: number, lines: number, size: number): Promi
     greeting: data.subarray(0, greetingEnd).toString('latin1').split('\r\n').slice(0, -1),
     sent: sha256(payload),
     received: sha256(data.subarray(greetingEnd)),
+    receivedBytes: data.length - greetingEnd,
   };
 }
 
@@ -116,7 +119,7 @@ describe('with Debian stunnel 5.68 as the STARTTLS server', () => {
       const backend = await greetingBackend(protocol);
       const theirs = stunnel4(`${protocol}-server.conf`, `[${protocol}]\nprotocol = ${protocol}\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:${backend}\ncert = ${p.serverCert}\nkey = ${p.serverKey}`);
       await theirs.waitFor(/Accepting new connections|Configuration successful/);
-      const ours = await starttlsClient(`${protocol}-client`, protocol, await theirs.port());
+      const ours = await negotiatingClient(`${protocol}-client`, protocol, await theirs.port());
       const r = await greetedExchange(ours.port, 1, 256 * 1024);
       assert.deepEqual(r.greeting, [expected[protocol]]);
       assert.equal(r.received, r.sent);
@@ -138,7 +141,7 @@ describe('the dialogue, line by line, against scripted servers', () => {
       seen.push(line);
       return /^EHLO /.test(line) ? '250-here\r\n250 STARTTLS\r\n' : /^STARTTLS$/.test(line) ? '220 go ahead\r\n' : 'close';
     });
-    const { daemon, port: accept } = await starttlsClient('smtp-lines', 'smtp', port);
+    const { daemon, port: accept } = await negotiatingClient('smtp-lines', 'smtp', port);
     const client = connect(accept, '127.0.0.1');
     client.on('error', () => undefined);
     let got = '';
@@ -169,7 +172,7 @@ describe('the dialogue, line by line, against scripted servers', () => {
   ];
   for (const [name, protocol, server, line, status, clientSees] of refusals) {
     test(`${name}: \`${line}\` at LOG3, Connection ${status}`, async () => {
-      const { daemon, port } = await starttlsClient(name.replace(/\W+/g, '-'), protocol, await server());
+      const { daemon, port } = await negotiatingClient(name.replace(/\W+/g, '-'), protocol, await server());
       const client = connect(port, '127.0.0.1');
       client.on('error', () => undefined);
       let got = '';
@@ -185,11 +188,67 @@ describe('the dialogue, line by line, against scripted servers', () => {
 
   test('a server that never answers: TIMEOUTbusy ends the dialogue', async () => {
     const port = await scriptedServer('', () => 'silent');
-    const { daemon, port: accept } = await starttlsClient('silent', 'smtp', port, 'TIMEOUTbusy = 1\n');
+    const { daemon, port: accept } = await negotiatingClient('silent', 'smtp', port, 'TIMEOUTbusy = 1\n');
     const client = connect(accept, '127.0.0.1');
     client.on('error', () => undefined);
     const id = (await daemon.waitFor(/LOG6\[(\d+)\]: s_read_eof: s_poll_wait: TIMEOUTbusy exceeded: sending reset$/))[1];
     await daemon.waitFor(new RegExp(`LOG5\\[${id}\\]: Connection reset: 0 byte\\(s\\) sent to TLS, 0 byte\\(s\\) sent to socket$`));
+    client.destroy();
+  });
+});
+
+describe('connect: through an HTTP proxy (tinyproxy) to a TLS server', () => {
+  let proxyPort: number;
+  let serverPort: number;
+
+  before(async () => {
+    const backend = await greetingBackend('smtp');
+    const theirs = stunnel4('tls-server.conf', `[tls]\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:${backend}\ncert = ${p.serverCert}\nkey = ${p.serverKey}`);
+    await theirs.waitFor(/Configuration successful/);
+    serverPort = await theirs.port();
+    proxyPort = await closedPort();
+    const conf = writeConf(dir, 'tinyproxy.conf', `Port ${proxyPort}\nListen 127.0.0.1\nAllow 127.0.0.1\nTimeout 60\nBasicAuth user secret\nLogLevel Info\n`);
+    const proxy = new Running(spawn('tinyproxy', ['-d', '-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] }));
+    running.push(proxy);
+    await proxy.waitFor(/Accepting connections/);
+  });
+
+  const proxied = (name: string, extra: string) => negotiatingClient(name, 'connect', proxyPort,
+    `protocolHost = localhost:${serverPort}\nverifyChain = yes\nCAfile = ${p.caFile}\ncheckHost = localhost\n${extra}`);
+
+  // The client half-closes after sending: tinyproxy closes both ways at the first FIN, so the
+  // echo only comes back whole because the tunnel's close_notify is not followed by a FIN.
+  test('CONNECT with basic authentication: the server verified by name (SNI from protocolHost), 256 KiB intact after a half-close', async () => {
+    const { daemon, port } = await proxied('connect-ok', 'protocolUsername = user\nprotocolPassword = secret\nprotocolHeader = X-Tunnel: stunnel-ts\n');
+    const r = await greetedExchange(port, 1, 256 * 1024);
+    assert.deepEqual(r.greeting, ['220 backend.example ESMTP']);
+    assert.equal(r.receivedBytes, 256 * 1024, daemon.lines.slice(-12).join('\n'));
+    assert.equal(r.received, r.sent);
+    const dialogue = daemon.lines.filter((l) => /LOG7\[\d+\]:  -> /.test(l)).map((l) => l.replace(/^.*LOG7\[\d+\]: /, ''));
+    assert.deepEqual(dialogue, [
+      ` -> CONNECT localhost:${serverPort} HTTP/1.1`, ` -> Host: localhost:${serverPort}`,
+      ` -> Proxy-Authorization: basic ${Buffer.from('user:secret').toString('base64')}`, ' -> X-Tunnel: stunnel-ts', ' -> ',
+    ]);
+    assert.ok(daemon.lines.some((l) => /LOG7\[\d+\]:  <- HTTP\/1\.[01] 200 /.test(l)), daemon.lines.join('\n'));
+    assert.ok(daemon.lines.some((l) => /LOG6\[\d+\]: SNI: sending servername: localhost$/.test(l)));
+  });
+
+  test('a wrong password: `CONNECT request rejected` at LOG3, Connection reset', async () => {
+    const { daemon, port } = await proxied('connect-denied', 'protocolUsername = user\nprotocolPassword = wrong\n');
+    const client = connect(port, '127.0.0.1');
+    client.on('error', () => undefined);
+    const id = (await daemon.waitFor(/LOG3\[(\d+)\]: CONNECT request rejected$/))[1];
+    await daemon.waitFor(new RegExp(`LOG5\\[${id}\\]: Connection reset: 0 byte\\(s\\) sent to TLS, 0 byte\\(s\\) sent to socket$`));
+    assert.ok(daemon.lines.some((l) => new RegExp(`LOG7\\[${id}\\]:  <- HTTP/1\\.[01] 401 `).test(l)), daemon.lines.join('\n'));
+    client.destroy();
+  });
+
+  test('no protocolHost: `protocolHost not specified` for each connection, as stunnel', async () => {
+    const { daemon, port } = await negotiatingClient('connect-nohost', 'connect', proxyPort);
+    const client = connect(port, '127.0.0.1');
+    client.on('error', () => undefined);
+    const id = (await daemon.waitFor(/LOG3\[(\d+)\]: protocolHost not specified$/))[1];
+    await daemon.waitFor(new RegExp(`LOG5\\[${id}\\]: Connection reset: `));
     client.destroy();
   });
 });

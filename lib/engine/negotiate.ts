@@ -1,8 +1,9 @@
 /**
- * @module engine/starttls
- * `protocol = smtp | pop3 | imap` in client mode: before the TLS handshake, the plain
- * dialogue that asks the server to start TLS (STARTTLS, RFC 3207 / 2595), as stunnel 5.68
- * holds it, observed line by line:
+ * @module engine/negotiate
+ * `protocol = smtp | pop3 | imap | connect` in client mode: before the TLS handshake, the
+ * plain dialogue with the server, as stunnel 5.68 holds it, observed line by line. For the
+ * mail protocols it asks the server to start TLS (STARTTLS, RFC 3207 / 2595); for connect it
+ * asks an HTTP proxy for a tunnel to `protocolHost`:
  *
  *   smtp  greeting lines (`220-…`, then the last) passed to the client; `EHLO localhost`,
  *         the reply must end in `250 ` (else `Remote server is not RFC 1425 compliant`);
@@ -12,18 +13,23 @@
  *   imap  the greeting must start `* OK` (else `Unknown server welcome`); the client is told
  *         `* OK Connected.`; `stunnel STARTTLS`, the answer must start `stunnel OK` (else the
  *         client is told `* BYE stunnel: Server does not support TLS` and the connection closes).
+ *   connect `CONNECT host:port HTTP/1.1`, `Host: host:port`, `Proxy-Authorization: basic …` with
+ *         protocolUsername and protocolPassword, each protocolHeader, an empty line; the status
+ *         must be 2xx (else `CONNECT request rejected`), the header lines up to the empty one are
+ *         read. Without protocolHost: `protocolHost not specified`.
  *
  * Every line is logged at LOG7 as ` <- line` (read) or ` -> line` (written). The server's
  * EOF in the middle is `s_read: Unexpected socket close`.
  */
 import type { Duplex } from 'node:stream';
-import type { StarttlsProtocol } from '../config/options';
+import type { ProtocolSettings } from '../config/model';
+import type { ClientProtocol } from '../config/options';
 import type { Speaker } from '../tls/verify';
 import type { CloseStatus } from './status';
 
-/** Why the dialogue failed: the LOG3 line, and how the connection ends. */
+/** Why the dialogue failed: the LOG3 line (null: logged already), and how the connection ends. */
 export interface NegotiationFailure {
-  readonly text: string;
+  readonly text: string | null;
   readonly status: CloseStatus;
 }
 
@@ -32,7 +38,7 @@ const MAX_LINE = 65536;
 
 class Failed extends Error {
   constructor(readonly failure: NegotiationFailure) {
-    super(failure.text);
+    super(failure.text ?? 'negotiation failed');
   }
 }
 
@@ -91,7 +97,7 @@ class LineReader {
 class Dialogue {
   readonly #reader: LineReader;
 
-  constructor(readonly remote: Duplex, readonly local: Duplex, readonly log: Speaker) {
+  constructor(readonly remote: Duplex, readonly local: Duplex, readonly log: Speaker, readonly settings: ProtocolSettings) {
     this.#reader = new LineReader(remote);
   }
 
@@ -132,7 +138,7 @@ function startsWith(line: string, prefix: string): boolean {
   return line.slice(0, prefix.length).toLowerCase() === prefix.toLowerCase();
 }
 
-function fail(text: string, status: CloseStatus = 'reset'): never {
+function fail(text: string | null, status: CloseStatus = 'reset'): never {
   throw new Failed({ text, status });
 }
 
@@ -162,16 +168,34 @@ async function imap(d: Dialogue): Promise<void> {
   }
 }
 
-const DIALOGUES: Readonly<Record<StarttlsProtocol, (d: Dialogue) => Promise<void>>> = { smtp, pop3, imap };
+async function connect(d: Dialogue): Promise<void> {
+  const { host, username, password, headers } = d.settings;
+  if (host === null) fail('protocolHost not specified');
+  d.toServer(`CONNECT ${host} HTTP/1.1`);
+  d.toServer(`Host: ${host}`);
+  if (username !== null && password !== null) {
+    d.toServer(`Proxy-Authorization: basic ${Buffer.from(`${username}:${password}`).toString('base64')}`);
+  }
+  for (const header of headers) d.toServer(header);
+  d.toServer('');
+  const accepted = /^HTTP\/1\.[01] 2/i.test(await d.read());
+  // stunnel says so at once, then reads the proxy's header lines to their end.
+  if (!accepted) d.log.say(3, 'CONNECT request rejected');
+  while ((await d.read()) !== '');
+  if (!accepted) fail(null);
+}
+
+const DIALOGUES: Readonly<Record<ClientProtocol, (d: Dialogue) => Promise<void>>> = { smtp, pop3, imap, connect };
 
 /**
- * Runs `protocol`'s dialogue with the server on `remote` (plain), telling `local` what its
- * client should see. Resolves null when the TLS handshake may start on `remote`, else why not.
+ * Runs `protocol`'s dialogue with the server (or proxy) on `remote` (plain), telling `local`
+ * what its client should see. Resolves null when the TLS handshake may start on `remote`,
+ * else why not.
  */
-export async function negotiateStarttls(
-  protocol: StarttlsProtocol, remote: Duplex, local: Duplex, log: Speaker,
+export async function negotiate(
+  protocol: ClientProtocol, settings: ProtocolSettings, remote: Duplex, local: Duplex, log: Speaker,
 ): Promise<NegotiationFailure | null> {
-  const dialogue = new Dialogue(remote, local, log);
+  const dialogue = new Dialogue(remote, local, log, settings);
   try {
     await DIALOGUES[protocol](dialogue);
     return null;
