@@ -176,6 +176,11 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     this.#watch(socket);
     socket.on(doneEvent, onDone);
     socket.on('end', onHandshakeEnd);
+    this.#armBusyTimer();
+  }
+
+  /** TIMEOUTbusy: how long the peer may keep us waiting for the handshake or the protocol dialogue. */
+  #armBusyTimer(): void {
     this.#timer = setTimeout(onBusyExpired, Math.max(0, this.#config.timeouts.busy) * 1000, this);
   }
 
@@ -299,7 +304,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
   /** The protocol's dialogue on the plain `remote` (TIMEOUTbusy applies), then the handshake. */
   #negotiate(protocol: ClientProtocol, remote: Duplex): void {
     this.#phase = NEGOTIATING;
-    this.#timer = setTimeout(onBusyExpired, Math.max(0, this.#config.timeouts.busy) * 1000, this);
+    this.#armBusyTimer();
     negotiate(protocol, this.#config.protocolSettings, remote, this.#local, this).then((failure) => {
       if (this.#phase !== NEGOTIATING) return;
       this.#clearTimer();
