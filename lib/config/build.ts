@@ -11,7 +11,7 @@ import { ConfigError, errnoText } from '../errors';
 import type { LexItem, LexResult } from './lexer';
 import type { Config, GlobalConfig, Notice, ServiceConfig, SourceRef } from './model';
 import {
-  isClientProtocol, KNOWN_PROTOCOLS, cloneServiceDraft, newGlobalDraft, newServiceDraft, optionByName,
+  isClientProtocol, isServerProtocol, KNOWN_PROTOCOLS, cloneServiceDraft, newGlobalDraft, newServiceDraft, optionByName,
   type GlobalDraft, type ServiceDraft,
 } from './options';
 import { ValueError } from './values';
@@ -180,7 +180,9 @@ function checkProtocol(d: ServiceDraft, fail: (text: string) => void): void {
   if (p === null) return;
   if (!(KNOWN_PROTOCOLS as readonly string[]).includes(p)) fail('Protocol not supported');
   else if (p === 'proxy' && d.client) fail("The 'proxy' protocol is not supported in the client mode");
-  else if (isClientProtocol(p) && !d.client) fail(`The '${p}' protocol in the server mode is not supported by stunnel-ts (it is negotiated in client mode only)`);
+  else if (isClientProtocol(p) && !isServerProtocol(p) && !d.client) {
+    fail(`The '${p}' protocol in the server mode is not supported by stunnel-ts (it is negotiated in client mode only)`);
+  }
   else if (p === 'smtp' && (d.protocolSettings.username !== null || d.protocolSettings.password !== null)) {
     fail('SMTP authentication by the tunnel (protocolUsername, protocolPassword) is not supported by stunnel-ts: let the mail client log in');
   }

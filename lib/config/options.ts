@@ -244,6 +244,13 @@ export type ClientProtocol = (typeof CLIENT_PROTOCOLS)[number];
 export function isClientProtocol(protocol: string | null): protocol is ClientProtocol {
   return (CLIENT_PROTOCOLS as readonly string[]).includes(protocol ?? '');
 }
+/** The protocols stunnel-ts negotiates with the client before TLS, in server mode (besides proxy). */
+export const SERVER_PROTOCOLS = ['smtp', 'pop3'] as const;
+export type ServerProtocol = (typeof SERVER_PROTOCOLS)[number];
+
+export function isServerProtocol(protocol: string | null): protocol is ServerProtocol {
+  return (SERVER_PROTOCOLS as readonly string[]).includes(protocol ?? '');
+}
 
 const OCSP_FLAGS = ['NOCERTS', 'NOINTERN', 'NOSIGS', 'NOCHAIN', 'NOVERIFY', 'NOEXPLICIT', 'NOCASIGN', 'NODELEGATED', 'NOCHECKS', 'TRUSTOTHER', 'RESPID_KEY', 'NOTIME'] as const;
 const OCSP_NOTICE = notice('stunnel-ts does not query OCSP responders: peer certificates are not checked for revocation by OCSP', 4);
@@ -444,10 +451,10 @@ export const OPTIONS: readonly OptionRow[] = [
   }),
   row({
     name: 'protocol', scope: 'service',
-    help: 'protocol to negotiate before TLS initialization\ncurrently supported: connect (client), imap (client), pop3 (client), proxy (server), smtp (client)',
+    help: 'protocol to negotiate before TLS initialization\ncurrently supported: connect (client), imap (client), pop3, proxy (server), smtp',
     parse: (v) => v.toLowerCase(),
     status: (p) => (KNOWN_PROTOCOLS as readonly string[]).includes(p) && !(SUPPORTED_PROTOCOLS as readonly string[]).includes(p)
-      ? refused(`the '${p}' protocol negotiation is not implemented; only 'proxy', and 'smtp', 'pop3', 'imap', 'connect' in client mode are`)
+      ? refused(`the '${p}' protocol negotiation is not implemented; only 'proxy', 'smtp', 'pop3', and 'imap', 'connect' in client mode are`)
       : SUPPORTED,
     apply: (t, v) => { t.service.protocol = v; },
   }),

@@ -18,12 +18,15 @@
  *         must be 2xx (else `CONNECT request rejected`), the header lines up to the empty one are
  *         read. Without protocolHost: `protocolHost not specified`.
  *
+ * In server mode (smtp and pop3) the plain dialogue is with the client, on behalf of the
+ * backend, whose greeting it reads first; see smtpServer and pop3Server.
+ *
  * Every line is logged at LOG7 as ` <- line` (read) or ` -> line` (written). The server's
  * EOF in the middle is `s_read: Unexpected socket close`.
  */
 import type { Duplex } from 'node:stream';
 import type { ProtocolSettings } from '../config/model';
-import type { ClientProtocol } from '../config/options';
+import type { ClientProtocol, ServerProtocol } from '../config/options';
 import type { Speaker } from '../tls/verify';
 import type { CloseStatus } from './status';
 
@@ -93,18 +96,32 @@ class LineReader {
   }
 }
 
-/** One dialogue: the server's plain stream, the client's, and the tunnel's log. */
+/**
+ * One dialogue: the mail server's (or proxy's) plain stream, the client's, and the tunnel's
+ * log. In client mode the server is the remote TLS server, spoken to before TLS; in server
+ * mode it is the plain backend, and the client is spoken to before TLS.
+ */
 class Dialogue {
-  readonly #reader: LineReader;
+  readonly #readers = new Map<Duplex, LineReader>();
 
-  constructor(readonly remote: Duplex, readonly local: Duplex, readonly log: Speaker, readonly settings: ProtocolSettings) {
-    this.#reader = new LineReader(remote);
-  }
+  constructor(readonly server: Duplex, readonly client: Duplex, readonly log: Speaker, readonly settings: ProtocolSettings) {}
 
-  async read(): Promise<string> {
-    const line = await this.#reader.next();
+  async #readFrom(stream: Duplex): Promise<string> {
+    let reader = this.#readers.get(stream);
+    if (!reader) this.#readers.set(stream, reader = new LineReader(stream));
+    const line = await reader.next();
     if (this.log.wants(7)) this.log.say(7, ` <- ${line}`);
     return line;
+  }
+
+  /** The server's next line. */
+  read(): Promise<string> {
+    return this.#readFrom(this.server);
+  }
+
+  /** The client's next line. */
+  readClient(): Promise<string> {
+    return this.#readFrom(this.client);
   }
 
   #write(stream: Duplex, line: string): void {
@@ -113,11 +130,11 @@ class Dialogue {
   }
 
   toServer(line: string): void {
-    this.#write(this.remote, line);
+    this.#write(this.server, line);
   }
 
   toClient(line: string): void {
-    this.#write(this.local, line);
+    this.#write(this.client, line);
   }
 
   /** Reads a reply whose continuation lines start with `more`; returns its last line. */
@@ -130,7 +147,7 @@ class Dialogue {
   }
 
   release(): void {
-    this.#reader.release();
+    for (const reader of this.#readers.values()) reader.release();
   }
 }
 
@@ -185,7 +202,51 @@ async function connect(d: Dialogue): Promise<void> {
   if (!accepted) fail(null);
 }
 
-const DIALOGUES: Readonly<Record<ClientProtocol, (d: Dialogue) => Promise<void>>> = { smtp, pop3, imap, connect };
+const CLIENT_DIALOGUES: Readonly<Record<ClientProtocol, (d: Dialogue) => Promise<void>>> = { smtp, pop3, imap, connect };
+
+/**
+ * SMTP server mode: the backend's greeting goes to the client with ` stunnel` (and ` for`)
+ * after its host name (`220 mx stunnel for ESMTP …`, else `Unknown server welcome`); the
+ * client's `EHLO name` is answered `250-host` `250 STARTTLS` for the backend (else `Unknown
+ * client EHLO`); its `STARTTLS` (else `STARTTLS expected`) with `220 Go ahead`.
+ */
+async function smtpServer(d: Dialogue): Promise<void> {
+  const first = await d.read();
+  const greeting = /^220([ -])(\S*)(?: (.*))?$/.exec(first);
+  if (!greeting) fail('Unknown server welcome');
+  const [, separator, host, rest] = greeting;
+  d.toClient(`220${separator}${host} stunnel${rest === undefined ? '' : ` for ${rest}`}`);
+  if (separator === '-') await d.reply('220-', true);
+  if (!startsWith(await d.readClient(), 'EHLO ')) fail('Unknown client EHLO');
+  d.toClient(`250-${host}`);
+  d.toClient('250 STARTTLS');
+  if (!startsWith(await d.readClient(), 'STARTTLS')) fail('STARTTLS expected');
+  d.toClient('220 Go ahead');
+}
+
+/**
+ * POP3 server mode: the backend's greeting goes to the client with ` + stunnel`; `CAPA` is
+ * answered with STLS only; the client's `STLS` (else `Client does not want TLS`) with
+ * `+OK Stunnel starts TLS negotiation`.
+ */
+async function pop3Server(d: Dialogue): Promise<void> {
+  d.toClient(`${await d.read()} + stunnel`);
+  for (;;) {
+    const command = await d.readClient();
+    if (startsWith(command, 'CAPA')) {
+      d.toClient('+OK Stunnel capability list follows');
+      d.toClient('STLS');
+      d.toClient('.');
+    } else if (startsWith(command, 'STLS')) {
+      d.toClient('+OK Stunnel starts TLS negotiation');
+      return;
+    } else {
+      fail('Client does not want TLS');
+    }
+  }
+}
+
+const SERVER_DIALOGUES: Readonly<Record<ServerProtocol, (d: Dialogue) => Promise<void>>> = { smtp: smtpServer, pop3: pop3Server };
 
 /**
  * Runs `protocol`'s dialogue with the server (or proxy) on `remote` (plain), telling `local`
@@ -195,9 +256,23 @@ const DIALOGUES: Readonly<Record<ClientProtocol, (d: Dialogue) => Promise<void>>
 export async function negotiate(
   protocol: ClientProtocol, settings: ProtocolSettings, remote: Duplex, local: Duplex, log: Speaker,
 ): Promise<NegotiationFailure | null> {
-  const dialogue = new Dialogue(remote, local, log, settings);
+  return converse(CLIENT_DIALOGUES[protocol], new Dialogue(remote, local, log, settings));
+}
+
+/**
+ * Server mode: runs `protocol`'s dialogue with the plain `client` before the TLS handshake,
+ * for the `backend` already connected (its greeting is read). Resolves null when the TLS
+ * handshake may start on `client`, else why not.
+ */
+export async function negotiateAsServer(
+  protocol: ServerProtocol, settings: ProtocolSettings, backend: Duplex, client: Duplex, log: Speaker,
+): Promise<NegotiationFailure | null> {
+  return converse(SERVER_DIALOGUES[protocol], new Dialogue(backend, client, log, settings));
+}
+
+async function converse(run: (d: Dialogue) => Promise<void>, dialogue: Dialogue): Promise<NegotiationFailure | null> {
   try {
-    await DIALOGUES[protocol](dialogue);
+    await run(dialogue);
     return null;
   } catch (err) {
     if (err instanceof Failed) return err.failure;

@@ -3,6 +3,7 @@
  * One connection, from accept to close:
  *
  *   server mode: accepted ─TLS handshake (TIMEOUTbusy)─▶ verified ─dial backend─▶ relaying ─▶ closed | reset
+ *     (smtp, pop3: accepted ─dial backend─▶ protocol dialogue ─▶ TLS handshake ─▶ verified ─▶ relaying)
  *   client mode: accepted ─dial remote─▶ [protocol dialogue] ─▶ TLS handshake (TIMEOUTbusy) ─▶ verified ─▶ relaying ─▶ closed | reset
  *
  * Server mode finishes the handshake before dialing, so a client that never completes
@@ -17,7 +18,7 @@ import { Socket } from 'node:net';
 import { connect as tlsConnect, TLSSocket, type ConnectionOptions, type SecureContext, type Server as TlsServer, type TLSSocketOptions } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { LogLevel, ServiceConfig } from '../config/model';
-import { isClientProtocol, type ClientProtocol } from '../config/options';
+import { isClientProtocol, isServerProtocol, type ClientProtocol, type ServerProtocol } from '../config/options';
 import type { LogWriter } from '../log';
 import { cipherLine, tlsErrorText, sessionLine } from '../tls/describe';
 import { isPeerDisconnect, systemErrorText } from '../tls/syserror';
@@ -28,7 +29,7 @@ import { startExec } from './exec';
 import { Relay, type RelayOwner } from './relay';
 import { sniSecondary, type RuntimeService } from './service';
 import { heldFinCarrier } from './carrier';
-import { negotiate } from './negotiate';
+import { negotiate, negotiateAsServer } from './negotiate';
 import { alertExchanged, resetsLocal, resetsRemote, tlsToldStatus, type CloseStatus } from './status';
 import { closeStream } from './teardown';
 
@@ -145,7 +146,8 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
       const name = this.#config.name;
       this.say(5, this.peer ? `Service [${name}] accepted connection from ${this.peer}` : `Service [${name}] accepted connection`);
     }
-    if (this.#config.client) {
+    if (this.#config.client || isServerProtocol(this.#config.protocol)) {
+      // Client mode, or a server-mode protocol that needs the backend's greeting before TLS.
       this.#watch(this.#local);
       this.#phase = DIALING;
       this.#openRemote(this.#config.connect);
@@ -201,14 +203,17 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     const tls = this.#tls!;
     releaseTlsErrors(tls);
     let targets = this.service.config.connect;
+    // After a protocol dialogue the backend is connected already: no redirect then.
+    const connected = this.#remote !== null;
     if (this.service.tls.requestCert && !judgePeer(tls, this.service.config.tls, this.service.tls.trusted, this)) {
-      if (this.service.config.redirect.length === 0) {
+      if (this.service.config.redirect.length === 0 || connected) {
         this.say(3, `SSL_accept: error:0A000086:SSL routines::certificate verify failed (from ${this.peer})`);
         return this.#end(tlsToldStatus(false));
       }
       this.say(5, 'Redirecting connection');
       targets = this.service.config.redirect;
     }
+    if (connected) return this.#startRelay(tls, this.#remote!);
     this.#phase = DIALING;
     this.#openRemote(targets);
   }
@@ -295,8 +300,28 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
       return;
     }
     if (this.#remoteRaw) this.#watch(this.#remoteRaw);
-    if (this.service.config.protocol === 'proxy') this.#remote!.write(proxyHeader(this.#localRaw));
+    const protocol = this.service.config.protocol;
+    if (isServerProtocol(protocol) && this.#tls === null) return this.#negotiateAsServer(protocol);
+    if (protocol === 'proxy') this.#remote!.write(proxyHeader(this.#localRaw));
     this.#startRelay(this.#tls!, this.#remote!);
+  }
+
+  /** Server mode smtp/pop3: the dialogue with the plain client for the connected backend, then the handshake. */
+  #negotiateAsServer(protocol: ServerProtocol): void {
+    this.#phase = NEGOTIATING;
+    this.#armBusyTimer();
+    negotiateAsServer(protocol, this.#config.protocolSettings, this.#remote!, this.#local, this).then((failure) => {
+      if (this.#phase !== NEGOTIATING) return;
+      this.#clearTimer();
+      if (failure === null) {
+        // The TLS socket takes the client's socket over, with its own listeners.
+        this.#unwatch(this.#local);
+        this.#phase = HANDSHAKE;
+        return this.#serverHandshake();
+      }
+      if (failure.text !== null) this.say(3, failure.text);
+      this.#end(failure.status);
+    }, (err) => this.#internalError(err));
   }
 
   // ─── client mode ───────────────────────────────────────────────────────────
@@ -389,6 +414,11 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     stream[TUNNEL] = this;
     stream.on('error', onStreamError);
     stream.on('close', onStreamClose);
+  }
+
+  #unwatch(stream: Owned): void {
+    stream.off('error', onStreamError);
+    stream.off('close', onStreamClose);
   }
 
   /** An error on one of our streams: what it means depends on the phase. */

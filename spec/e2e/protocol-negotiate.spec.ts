@@ -11,102 +11,20 @@ import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { randomBytes } from 'node:crypto';
-import { connect, createServer, type Server, type Socket } from 'node:net';
-import { rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { pki } from '../helpers/pki';
-import { Running, runStunnelTs, tempDir, writeConf } from '../helpers/daemon';
-import { closedPort, sha256 } from '../helpers/config';
+import { Running, writeConf } from '../helpers/daemon';
+import { closedPort } from '../helpers/config';
+import { greetedExchange, ProtocolPeers } from '../helpers/protocols';
 
 const p = pki();
-const dir = tempDir('stunnel-ts-negotiate-');
-const running: Running[] = [];
-const servers: Server[] = [];
-
-after(async () => {
-  for (const r of running) await r.stop();
-  for (const s of servers) s.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-async function listening(server: Server): Promise<number> {
-  servers.push(server);
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return (server.address() as { port: number }).port;
-}
-
-/** A plain backend that greets as a mail server of `protocol` would, then echoes. */
-function greetingBackend(protocol: string): Promise<number> {
-  const greeting = { smtp: '220 backend.example ESMTP\r\n', pop3: '+OK backend POP3\r\n', imap: '* OK backend IMAP\r\n' }[protocol];
-  return listening(createServer({ allowHalfOpen: true }, (s) => {
-    s.on('error', () => undefined);
-    s.write(greeting!);
-    s.pipe(s);
-  }));
-}
-
-/**
- * A scripted plain server: sends `greeting`, then answers each line with `answer(line)`;
- * `close` ends the connection instead of answering, `silent` answers nothing.
- */
-function scriptedServer(greeting: string, answer: (line: string) => string | 'close' | 'silent'): Promise<number> {
-  return listening(createServer((s) => {
-    s.on('error', () => undefined);
-    if (greeting) s.write(greeting);
-    let buffered = '';
-    s.on('data', (chunk) => {
-      buffered += chunk.toString('latin1');
-      for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
-        const line = buffered.slice(0, nl).replace(/\r$/, '');
-        buffered = buffered.slice(nl + 1);
-        const reply = answer(line);
-        if (reply === 'close') return void s.end();
-        if (reply !== 'silent') s.write(reply);
-      }
-    });
-  }));
-}
-
-function stunnel4(name: string, body: string): Running {
-  const file = writeConf(dir, name, `foreground = yes\nsyslog = no\npid =\ndebug = 6\n${body}`);
-  const r = new Running(spawn('/usr/bin/stunnel4', [file], { stdio: ['ignore', 'ignore', 'pipe'] }));
-  running.push(r);
-  return r;
-}
+const peers = new ProtocolPeers('stunnel-ts-negotiate-');
+after(() => peers.stopAll());
+const { greetingBackend, scriptedServer, stunnel4 } = peers;
 
 /** stunnel-ts in client mode with `protocol` towards `port` (`extra`: more service lines); resolves with the daemon and its accept port. */
-async function negotiatingClient(name: string, protocol: string, port: number, extra = ''): Promise<{ daemon: Running; port: number }> {
-  const file = writeConf(dir, `${name}.conf`, `foreground = yes\nsyslog = no\npid =\ndebug = 7\n[${protocol}]\nclient = yes\nprotocol = ${protocol}\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:${port}\n${extra}`);
-  const daemon = runStunnelTs([file]);
-  running.push(daemon);
-  await daemon.waitFor(/Accepting new connections/);
-  return { daemon, port: await daemon.port() };
-}
-
-/** A plain client: waits for `lines` greeting lines, then sends `size` random bytes; resolves with the greeting and the SHA-256 of both ways. */
-async function greetedExchange(port: number, lines: number, size: number): Promise<{ greeting: string[]; sent: string; received: string; receivedBytes: number }> {
-  const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
-  let data = Buffer.alloc(0);
-  socket.on('data', (chunk: Buffer) => { data = Buffer.concat([data, chunk]); });
-  const ended = once(socket, 'end');
-  let greetingEnd = -1;
-  while (greetingEnd < 0) {
-    await once(socket, 'data');
-    const text = data.toString('latin1');
-    const breaks = [...text.matchAll(/\r\n/g)];
-    if (breaks.length >= lines) greetingEnd = breaks[lines - 1].index! + 2;
-  }
-  const payload = randomBytes(size);
-  socket.end(payload);
-  await ended;
-  return {
-    greeting: data.subarray(0, greetingEnd).toString('latin1').split('\r\n').slice(0, -1),
-    sent: sha256(payload),
-    received: sha256(data.subarray(greetingEnd)),
-    receivedBytes: data.length - greetingEnd,
-  };
-}
+const negotiatingClient = (name: string, protocol: string, port: number, extra = '') =>
+  peers.stunnelTs(name, `[${protocol}]\nclient = yes\nprotocol = ${protocol}\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:${port}\n${extra}`);
 
 describe('with Debian stunnel 5.68 as the STARTTLS server', () => {
   const expected: Record<string, string> = {
@@ -207,9 +125,9 @@ describe('connect: through an HTTP proxy (tinyproxy) to a TLS server', () => {
     await theirs.waitFor(/Configuration successful/);
     serverPort = await theirs.port();
     proxyPort = await closedPort();
-    const conf = writeConf(dir, 'tinyproxy.conf', `Port ${proxyPort}\nListen 127.0.0.1\nAllow 127.0.0.1\nTimeout 60\nBasicAuth user secret\nLogLevel Info\n`);
+    const conf = writeConf(peers.dir, 'tinyproxy.conf', `Port ${proxyPort}\nListen 127.0.0.1\nAllow 127.0.0.1\nTimeout 60\nBasicAuth user secret\nLogLevel Info\n`);
     const proxy = new Running(spawn('tinyproxy', ['-d', '-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] }));
-    running.push(proxy);
+    peers.track(proxy);
     await proxy.waitFor(/Accepting connections/);
   });
 
