@@ -245,7 +245,7 @@ export function isClientProtocol(protocol: string | null): protocol is ClientPro
   return (CLIENT_PROTOCOLS as readonly string[]).includes(protocol ?? '');
 }
 /** The protocols stunnel-ts negotiates with the client before TLS, in server mode (besides proxy). */
-export const SERVER_PROTOCOLS = ['smtp', 'pop3'] as const;
+export const SERVER_PROTOCOLS = ['smtp', 'pop3', 'imap'] as const;
 export type ServerProtocol = (typeof SERVER_PROTOCOLS)[number];
 
 export function isServerProtocol(protocol: string | null): protocol is ServerProtocol {
@@ -451,10 +451,10 @@ export const OPTIONS: readonly OptionRow[] = [
   }),
   row({
     name: 'protocol', scope: 'service',
-    help: 'protocol to negotiate before TLS initialization\ncurrently supported: connect (client), imap (client), pop3, proxy (server), smtp',
+    help: 'protocol to negotiate before TLS initialization\ncurrently supported: connect (client), imap, pop3, proxy (server), smtp',
     parse: (v) => v.toLowerCase(),
     status: (p) => (KNOWN_PROTOCOLS as readonly string[]).includes(p) && !(SUPPORTED_PROTOCOLS as readonly string[]).includes(p)
-      ? refused(`the '${p}' protocol negotiation is not implemented; only 'proxy', 'smtp', 'pop3', and 'imap', 'connect' in client mode are`)
+      ? refused(`the '${p}' protocol negotiation is not implemented; only 'proxy', 'smtp', 'pop3', 'imap', and 'connect' in client mode are`)
       : SUPPORTED,
     apply: (t, v) => { t.service.protocol = v; },
   }),

@@ -246,7 +246,59 @@ async function pop3Server(d: Dialogue): Promise<void> {
   }
 }
 
-const SERVER_DIALOGUES: Readonly<Record<ServerProtocol, (d: Dialogue) => Promise<void>>> = { smtp: smtpServer, pop3: pop3Server };
+/**
+ * IMAP server mode: the backend's greeting (`* OK`, else `Unknown server welcome`) goes to the
+ * client with its CAPABILITY hidden as KAPABILITY and ` (stunnel)` added; a client's
+ * `TAG CAPABILITY` goes to the backend, whose `* CAPABILITY` line gets ` STARTTLS` added;
+ * `TAG STARTTLS` is answered `TAG OK Begin TLS negotiation now`. Any other command is refused
+ * (`* BYE`, `TAG BAD`, `Unexpected client command X`) and the backend is logged out.
+ */
+async function imapServer(d: Dialogue): Promise<void> {
+  const greeting = await d.read();
+  if (!startsWith(greeting, '* OK')) fail('Unknown server welcome');
+  d.toClient(`${greeting.replace('CAPABILITY', 'KAPABILITY')} (stunnel)`);
+  for (;;) {
+    const line = await d.readClient();
+    const [tag = '', command = ''] = line.split(' ');
+    if (/^STARTTLS$/i.test(command)) {
+      d.toClient(`${tag} OK Begin TLS negotiation now`);
+      return;
+    }
+    if (!/^CAPABILITY$/i.test(command)) {
+      d.toClient('* BYE stunnel: unexpected command');
+      d.toClient(`${tag} BAD ${command} unexpected`);
+      d.log.say(3, `Unexpected client command ${command}`);
+      await logOut(d);
+      fail(null, 'closed');
+    }
+    d.toServer(line);
+    let reply = await d.read();
+    for (; !startsWith(reply, `${tag} `); reply = await d.read()) {
+      if (!startsWith(reply, '* ')) {
+        d.toClient('* BYE unexpected server response');
+        d.log.say(3, `Unexpected server response: ${reply}`);
+        await logOut(d);
+        fail(null, 'closed');
+      }
+      d.toClient(startsWith(reply, '* CAPABILITY') ? `${reply} STARTTLS` : reply);
+    }
+    d.toClient(reply);
+  }
+}
+
+/** Ends the backend's IMAP session (`stunnel LOGOUT`), reading its answer while it gives one. */
+async function logOut(d: Dialogue): Promise<void> {
+  d.toServer('stunnel LOGOUT');
+  try {
+    while (!startsWith(await d.read(), 'stunnel '));
+  } catch {
+    // The backend hung up first: nothing more to read.
+  }
+}
+
+const SERVER_DIALOGUES: Readonly<Record<ServerProtocol, (d: Dialogue) => Promise<void>>> = {
+  smtp: smtpServer, pop3: pop3Server, imap: imapServer,
+};
 
 /**
  * Runs `protocol`'s dialogue with the server (or proxy) on `remote` (plain), telling `local`

@@ -1,10 +1,10 @@
 /**
- * `protocol = smtp | pop3` in server mode: stunnel-ts connects the plain backend first, reads
+ * `protocol = smtp | pop3 | imap` in server mode: stunnel-ts connects the plain backend first, reads
  * its greeting and holds the STARTTLS dialogue with the client for it, as stunnel 5.68 does
- * (the greeting passed on with `stunnel` in it, EHLO and CAPA answered, `220 Go ahead` /
- * `+OK Stunnel starts TLS negotiation`), then the TLS handshake on the client's connection.
- * Real clients: curl delivering a mail over SMTP with STARTTLS, openssl s_client -starttls pop3,
- * and stunnel 5.68's own client-mode smtp. Each client that will not start TLS gets stunnel's
+ * (the greeting passed on with `stunnel` in it, EHLO, CAPA and CAPABILITY answered, `220 Go
+ * ahead` / `+OK Stunnel starts TLS negotiation` / `TAG OK Begin TLS negotiation now`), then the
+ * TLS handshake on the client's connection. Real clients: curl delivering a mail over SMTP with
+ * STARTTLS, openssl s_client -starttls pop3 and imap, and stunnel 5.68's own client mode. Each client that will not start TLS gets stunnel's
  * LOG3 line.
  */
 import { test, after, describe } from 'node:test';
@@ -61,6 +61,29 @@ async function mailServer(): Promise<{ port: number; messages: string[]; next: (
   return { port: (server.address() as { port: number }).port, messages, next };
 }
 
+/**
+ * `openssl s_client -starttls PROTOCOL` against `port`: once TLS is up, sends `command` and
+ * waits for `answer` in what comes back through the tunnel.
+ */
+async function starttlsSession(port: number, protocol: string, command: string, answer: string): Promise<{ answered: boolean; out: string }> {
+  const child = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-starttls', protocol, '-quiet'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  child.stderr.on('data', () => undefined);
+  child.stdin.write(`${command}\r\n`);
+  const answered = await new Promise<boolean>((resolve) => {
+    const backstop = setTimeout(() => resolve(false), 10_000); // backstop
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      if (out.includes(answer)) {
+        clearTimeout(backstop);
+        resolve(true);
+      }
+    });
+  });
+  child.kill();
+  return { answered, out };
+}
+
 describe('smtp', () => {
   test('curl sends a mail with STARTTLS (--ssl-reqd): the backend gets it whole, the dialogue is stunnel\'s', async () => {
     const mx = await mailServer();
@@ -99,20 +122,58 @@ describe('pop3', () => {
   test('openssl s_client -starttls pop3: CAPA lists STLS, then bytes go through TLS to the backend', async () => {
     const backend = await peers.greetingBackend('pop3');
     const { daemon, port } = await serving('pop3-openssl', 'pop3', backend);
-    const child = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-starttls', 'pop3', '-quiet'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (c) => { out += c; });
-    child.stderr.on('data', () => undefined);
-    child.stdin.write('LIST\r\n');
-    const echoed = await new Promise<boolean>((resolve) => {
-      const backstop = setTimeout(() => resolve(false), 10_000); // backstop
-      child.stdout.on('data', () => { if (out.includes('LIST')) { clearTimeout(backstop); resolve(true); } });
-    });
-    child.kill();
-    assert.ok(echoed, out);
+    const session = await starttlsSession(port, 'pop3', 'LIST', 'LIST');
+    assert.ok(session.answered, session.out);
     const dialogue = daemon.lines.filter((l) => /LOG7\[\d+\]:  (<-|->) /.test(l)).map((l) => l.replace(/^.*LOG7\[\d+\]: /, ''));
     assert.deepEqual(dialogue.slice(0, 2), [` <- ${GREETINGS.pop3}`, ` -> ${GREETINGS.pop3} + stunnel`]);
     assert.ok(dialogue.includes(' -> +OK Stunnel starts TLS negotiation'), dialogue.join('\n'));
+  });
+});
+
+/** An IMAP backend: a greeting with capabilities, CAPABILITY answered, any other command acknowledged. */
+const imapBackend = () => peers.scriptedServer('* OK [CAPABILITY IMAP4rev1] backend ready\r\n', (line) => {
+  const [tag, command] = line.split(' ');
+  if (/^CAPABILITY$/i.test(command)) return `* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n${tag} OK CAPABILITY completed\r\n`;
+  if (/^LOGOUT$/i.test(command)) return `* BYE\r\n${tag} OK bye\r\n`;
+  return `${tag} OK ${command} done\r\n`;
+});
+
+describe('imap', () => {
+  test('openssl s_client -starttls imap: CAPABILITY gains STARTTLS, then commands reach the backend through TLS', async () => {
+    const { daemon, port } = await serving('imap-openssl', 'imap', await imapBackend());
+    const session = await starttlsSession(port, 'imap', 'a5 NOOP', 'a5 OK NOOP done');
+    assert.ok(session.answered, session.out);
+    const dialogue = daemon.lines.filter((l) => /LOG7\[\d+\]:  (<-|->) /.test(l)).map((l) => l.replace(/^.*LOG7\[\d+\]: /, ''));
+    assert.deepEqual(dialogue, [
+      ' <- * OK [CAPABILITY IMAP4rev1] backend ready', ' -> * OK [KAPABILITY IMAP4rev1] backend ready (stunnel)',
+      ' <- . CAPABILITY', ' -> . CAPABILITY', ' <- * CAPABILITY IMAP4rev1 AUTH=PLAIN', ' -> * CAPABILITY IMAP4rev1 AUTH=PLAIN STARTTLS',
+      ' <- . OK CAPABILITY completed', ' -> . OK CAPABILITY completed', ' <- . STARTTLS', ' -> . OK Begin TLS negotiation now',
+    ]);
+  });
+
+  test('stunnel 5.68 in client mode (protocol = imap) in front: 256 KiB through both, intact', async () => {
+    const ours = await serving('imap-interop', 'imap', await peers.greetingBackend('imap'));
+    const theirs = peers.stunnel4('imap-client.conf', `[imap]\nclient = yes\nprotocol = imap\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:${ours.port}`);
+    await theirs.waitFor(/Configuration successful/);
+    const r = await greetedExchange(await theirs.port(), 1, 256 * 1024);
+    assert.deepEqual(r.greeting, ['* OK Connected.']);
+    assert.equal(r.received, r.sent);
+  });
+
+  test('any other command before STARTTLS: BYE and BAD to the client, the backend logged out, Connection closed', async () => {
+    const { daemon, port } = await serving('imap-refused', 'imap', await imapBackend());
+    const client = connect(port, '127.0.0.1');
+    let got = '';
+    client.on('data', (c) => {
+      if (got === '') client.write('a1 NOOP\r\n');
+      got += c;
+    });
+    const closed = new Promise((resolve) => client.on('close', resolve));
+    const id = (await daemon.waitFor(/LOG3\[(\d+)\]: Unexpected client command NOOP$/))[1];
+    await daemon.waitFor(new RegExp(`LOG5\\[${id}\\]: Connection closed: 0 byte\\(s\\) sent to TLS, 0 byte\\(s\\) sent to socket$`));
+    await closed;
+    assert.equal(got, '* OK [KAPABILITY IMAP4rev1] backend ready (stunnel)\r\n* BYE stunnel: unexpected command\r\na1 BAD NOOP unexpected\r\n');
+    assert.ok(daemon.lines.some((l) => new RegExp(`LOG7\\[${id}\\]:  -> stunnel LOGOUT$`).test(l)));
   });
 });
 
