@@ -87,6 +87,8 @@ describe('the dialogue, line by line, against scripted servers', () => {
     ['imap: not an IMAP greeting', 'imap', () => scriptedServer('554 go away\r\n', () => 'silent'), 'Unknown server welcome', 'reset', ''],
     ['imap: STARTTLS refused (the client is told BYE)', 'imap', () => scriptedServer('* OK hi\r\n', (l) => `${l.split(' ')[0]} NO nope\r\n`), 'Server does not support TLS', 'closed',
       '* OK Connected.\r\n* BYE stunnel: Server does not support TLS\r\n'],
+    // stunnel-ts's own guard: a server line is a few hundred bytes, not an unbounded buffer.
+    ['pop3: a greeting that never ends its line', 'pop3', () => scriptedServer('+OK '.padEnd(70_000, 'x'), () => 'silent'), 's_read: Line too long', 'reset', ''],
   ];
   for (const [name, protocol, server, line, status, clientSees] of refusals) {
     test(`${name}: \`${line}\` at LOG3, Connection ${status}`, async () => {
