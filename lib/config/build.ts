@@ -180,16 +180,19 @@ function checkProtocol(d: ServiceDraft, fail: (text: string) => void): void {
   if (p === null) return;
   if (!(KNOWN_PROTOCOLS as readonly string[]).includes(p)) fail('Protocol not supported');
   else if (p === 'proxy' && d.client) fail("The 'proxy' protocol is not supported in the client mode");
+  else if (p === 'socks' && d.client) fail("Not supported by stunnel-ts: the 'socks' protocol in client mode (server mode is)");
   else if (isClientProtocol(p) && !isServerProtocol(p) && !d.client) {
-    fail(`The '${p}' protocol in the server mode is not supported by stunnel-ts (it is negotiated in client mode only)`);
+    fail(`Not supported by stunnel-ts: the '${p}' protocol in server mode (client mode is)`);
   }
   else if (p === 'smtp' && (d.protocolSettings.username !== null || d.protocolSettings.password !== null)) {
-    fail('SMTP authentication by the tunnel (protocolUsername, protocolPassword) is not supported by stunnel-ts: let the mail client log in');
+    fail('Not supported by stunnel-ts: SMTP authentication by the tunnel (protocolUsername, protocolPassword); let the mail client log in');
   }
 }
 
 function checkEndpoints(d: ServiceDraft, fail: (text: string) => void): void {
-  const count = [d.accept.length > 0, d.connect.length > 0, d.exec !== null, !d.client && d.sni !== null]
+  // A SOCKS server takes each destination from its client's request: that is its far end.
+  const socksServer = !d.client && d.protocol === 'socks';
+  const count = [d.accept.length > 0, d.connect.length > 0, d.exec !== null, !d.client && d.sni !== null, socksServer]
     .filter(Boolean).length;
   if (count !== 2) fail('Each service must define two endpoints');
 }

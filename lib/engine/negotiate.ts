@@ -28,6 +28,7 @@ import type { Duplex } from 'node:stream';
 import type { ProtocolSettings } from '../config/model';
 import type { ClientProtocol, ServerProtocol } from '../config/options';
 import type { Speaker } from '../tls/verify';
+import { PullReader } from './reader';
 import type { CloseStatus } from './status';
 
 /** Why the dialogue failed: the LOG3 line (null: logged already), and how the connection ends. */
@@ -39,7 +40,7 @@ export interface NegotiationFailure {
 /** A line longer than this is refused: a server dialogue line is a few hundred bytes. */
 const MAX_LINE = 65536;
 
-class Failed extends Error {
+export class Failed extends Error {
   constructor(readonly failure: NegotiationFailure) {
     super(failure.text ?? 'negotiation failed');
   }
@@ -47,53 +48,33 @@ class Failed extends Error {
 
 /** Lines read from a plain stream while the dialogue runs; what follows the last one is put back. */
 class LineReader {
-  #buffered: Buffer = Buffer.alloc(0);
-  #ended = false;
-  #waiting: (() => void) | null = null;
+  readonly #reader: PullReader;
 
-  constructor(readonly stream: Duplex) {
-    stream.on('data', this.#onData);
-    stream.on('end', this.#onEnd);
-  }
-
-  readonly #onData = (chunk: Buffer): void => {
-    this.#buffered = this.#buffered.length === 0 ? chunk : Buffer.concat([this.#buffered, chunk]);
-    this.#wake();
-  };
-
-  readonly #onEnd = (): void => {
-    this.#ended = true;
-    this.#wake();
-  };
-
-  #wake(): void {
-    const waiting = this.#waiting;
-    this.#waiting = null;
-    waiting?.();
+  constructor(stream: Duplex) {
+    this.#reader = new PullReader(stream);
   }
 
   /** The next line without its CR LF; fails at the server's EOF or on an overlong line. */
   async next(): Promise<string> {
-    for (;;) {
-      const newline = this.#buffered.indexOf(0x0a);
-      if (newline >= 0) {
-        const line = this.#buffered.subarray(0, newline).toString('latin1').replace(/\r$/, '');
-        this.#buffered = this.#buffered.subarray(newline + 1);
-        return line;
-      }
-      if (this.#buffered.length > MAX_LINE) throw new Failed({ text: 's_read: Line too long', status: 'reset' });
-      if (this.#ended) throw new Failed({ text: 's_read: Unexpected socket close', status: 'reset' });
-      await new Promise<void>((resolve) => { this.#waiting = resolve; });
-    }
+    const line = await this.#reader.pull(lineLength, unexpectedClose);
+    return line.subarray(0, line.length - 1).toString('latin1').replace(/\r$/, '');
   }
 
-  /** Stops reading; bytes after the last line (none from a well-behaved server) go back to the stream. */
   release(): void {
-    this.stream.off('data', this.#onData);
-    this.stream.off('end', this.#onEnd);
-    this.stream.pause();
-    if (this.#buffered.length > 0) this.stream.unshift(this.#buffered);
+    this.#reader.release();
   }
+}
+
+/** A line's length with its LF, -1 while it is incomplete. */
+function lineLength(buffered: Buffer): number {
+  const newline = buffered.indexOf(0x0a);
+  if (newline < 0 && buffered.length > MAX_LINE) throw new Failed({ text: 's_read: Line too long', status: 'reset' });
+  return newline < 0 ? -1 : newline + 1;
+}
+
+/** The peer's EOF in the middle of a dialogue (stunnel's words). */
+export function unexpectedClose(): Failed {
+  return new Failed({ text: 's_read: Unexpected socket close', status: 'reset' });
 }
 
 /**

@@ -30,6 +30,7 @@ import { Relay, type RelayOwner } from './relay';
 import { sniSecondary, type RuntimeService } from './service';
 import { heldFinCarrier } from './carrier';
 import { negotiate, negotiateAsServer } from './negotiate';
+import { socksRequest } from './socks';
 import { alertExchanged, resetsLocal, resetsRemote, tlsToldStatus, type CloseStatus } from './status';
 import { closeStream } from './teardown';
 
@@ -214,6 +215,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
       targets = this.service.config.redirect;
     }
     if (connected) return this.#startRelay(tls, this.#remote!);
+    if (this.#config.protocol === 'socks') return this.#socks(tls);
     this.#phase = DIALING;
     this.#openRemote(targets);
   }
@@ -304,6 +306,22 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     if (isServerProtocol(protocol) && this.#tls === null) return this.#negotiateAsServer(protocol);
     if (protocol === 'proxy') this.#remote!.write(proxyHeader(this.#localRaw));
     this.#startRelay(this.#tls!, this.#remote!);
+  }
+
+  /** Server mode socks: the client's request inside TLS names the destination (TIMEOUTbusy applies). */
+  #socks(tls: TLSSocket): void {
+    this.#phase = NEGOTIATING;
+    this.#armBusyTimer();
+    socksRequest(tls, this).then((result) => {
+      if (this.#phase !== NEGOTIATING) return;
+      this.#clearTimer();
+      if ('status' in result) {
+        if (result.text !== null) this.say(3, result.text);
+        return this.#end(result.status);
+      }
+      this.#phase = DIALING;
+      this.#dial(result);
+    }, (err) => this.#internalError(err));
   }
 
   /** Server mode smtp/pop3: the dialogue with the plain client for the connected backend, then the handshake. */

@@ -86,7 +86,7 @@ describe('build', () => {
     assert.ok(texts.includes('5 /c.conf:1: "stack = 65536": ignored: Node.js manages its own thread stacks'));
   });
 
-  test('protocol: proxy, smtp, pop3, imap (server), smtp/pop3/imap/connect (client) supported, other known refused with the reason, unknown as stunnel', () => {
+  test('protocol: proxy, socks, smtp, pop3, imap (server), smtp/pop3/imap/connect (client) supported, other known refused with the reason, unknown as stunnel', () => {
     const base = `[s]\ncert = ${p.serverCombined}\naccept = 0\nconnect = 1\n`;
     for (const protocol of ['proxy', 'smtp', 'pop3', 'imap']) {
       assert.equal(loadConfigText(`${base}protocol = ${protocol}\n`, '/c.conf').services[0].protocol, protocol);
@@ -95,11 +95,14 @@ describe('build', () => {
       assert.equal(loadConfigText(`${base}client = yes\nprotocol = ${protocol}\n`, '/c.conf').services[0].protocol, protocol);
     }
     assert.deepEqual(errorsOf(`${base}protocol = connect\n`),
-      ["Service [s]: The 'connect' protocol in the server mode is not supported by stunnel-ts (it is negotiated in client mode only)"]);
+      ["Service [s]: Not supported by stunnel-ts: the 'connect' protocol in server mode (client mode is)"]);
+    assert.equal(loadConfigText(`[s]\ncert = ${p.serverCombined}\naccept = 0\nprotocol = socks\n`, '/c.conf').services[0].protocol, 'socks');
+    assert.deepEqual(errorsOf(`${base}client = yes\nprotocol = socks\n`),
+      ["Service [s]: Not supported by stunnel-ts: the 'socks' protocol in client mode (server mode is)"]);
     assert.deepEqual(errorsOf(`${base}client = yes\nprotocol = smtp\nprotocolUsername = u\nprotocolPassword = p\n`),
-      ['Service [s]: SMTP authentication by the tunnel (protocolUsername, protocolPassword) is not supported by stunnel-ts: let the mail client log in']);
-    assert.deepEqual(errorsOf(base + 'protocol = socks\n'),
-      ['/c.conf:5: "protocol = socks": Not supported by stunnel-ts: the \'socks\' protocol negotiation is not implemented; only \'proxy\', \'smtp\', \'pop3\', \'imap\', and \'connect\' in client mode are']);
+      ['Service [s]: Not supported by stunnel-ts: SMTP authentication by the tunnel (protocolUsername, protocolPassword); let the mail client log in']);
+    assert.deepEqual(errorsOf(base + 'protocol = pgsql\n'),
+      ['/c.conf:5: "protocol = pgsql": Not supported by stunnel-ts: the \'pgsql\' protocol negotiation is not implemented; only \'proxy\', \'socks\', \'smtp\', \'pop3\', \'imap\', and \'connect\' in client mode are']);
     assert.deepEqual(errorsOf(base + 'protocol = gopher\n'), ['Service [s]: Protocol not supported']);
   });
 

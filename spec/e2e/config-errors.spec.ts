@@ -58,7 +58,7 @@ describe('configuration errors (stunnel 5.68 texts)', () => {
     ['include missing', `include = ${dir}/nope\n[svc]\n${GOOD}`,
       (f) => ['scandir: No such file or directory (2)', `${f}:1: "include = ${dir}/nope": Failed to include directory`]],
     ['refused protocol', `[svc]\n${GOOD}protocol = pgsql\n`,
-      (f) => [`${f}:5: "protocol = pgsql": Not supported by stunnel-ts: the 'pgsql' protocol negotiation is not implemented; only 'proxy', 'smtp', 'pop3', 'imap', and 'connect' in client mode are`]],
+      (f) => [`${f}:5: "protocol = pgsql": Not supported by stunnel-ts: the 'pgsql' protocol negotiation is not implemented; only 'proxy', 'socks', 'smtp', 'pop3', 'imap', and 'connect' in client mode are`]],
     ['unknown protocol', `[svc]\n${GOOD}protocol = gopher\n`, () => ['Service [svc]: Protocol not supported']],
   ];
 
