@@ -11,7 +11,7 @@ import { ConfigError, errnoText } from '../errors';
 import type { LexItem, LexResult } from './lexer';
 import type { Config, GlobalConfig, Notice, ServiceConfig, SourceRef } from './model';
 import {
-  isClientProtocol, isServerProtocol, KNOWN_PROTOCOLS, cloneServiceDraft, newGlobalDraft, newServiceDraft, optionByName,
+  isClientProtocol, KNOWN_PROTOCOLS, servesBothModes, cloneServiceDraft, newGlobalDraft, newServiceDraft, optionByName,
   type GlobalDraft, type ServiceDraft,
 } from './options';
 import { ValueError } from './values';
@@ -181,7 +181,7 @@ function checkProtocol(d: ServiceDraft, fail: (text: string) => void): void {
   if (!(KNOWN_PROTOCOLS as readonly string[]).includes(p)) fail('Protocol not supported');
   else if (p === 'proxy' && d.client) fail("The 'proxy' protocol is not supported in the client mode");
   else if (p === 'socks' && d.client) fail("Not supported by stunnel-ts: the 'socks' protocol in client mode (server mode is)");
-  else if (isClientProtocol(p) && !isServerProtocol(p) && !d.client) {
+  else if (isClientProtocol(p) && !servesBothModes(p) && !d.client) {
     fail(`Not supported by stunnel-ts: the '${p}' protocol in server mode (client mode is)`);
   }
   else if (p === 'smtp' && (d.protocolSettings.username !== null || d.protocolSettings.password !== null)) {

@@ -236,20 +236,28 @@ const onlyGlobal = <T>(apply: (g: GlobalDraft, v: T) => void) => (t: ApplyTarget
 
 /** Protocols stunnel 5.68 knows; only `proxy` is implemented by the stunnel-ts engine. */
 export const KNOWN_PROTOCOLS = ['cifs', 'capwin', 'capwinctrl', 'connect', 'imap', 'ldap', 'nntp', 'pgsql', 'pop3', 'proxy', 'smtp', 'socks'] as const;
-export const SUPPORTED_PROTOCOLS = ['proxy', 'smtp', 'pop3', 'imap', 'connect', 'socks'] as const;
+export const SUPPORTED_PROTOCOLS = ['proxy', 'smtp', 'pop3', 'imap', 'connect', 'socks', 'pgsql'] as const;
 /** The protocols stunnel-ts negotiates with the server before TLS, in client mode (engine/negotiate). */
-export const CLIENT_PROTOCOLS = ['smtp', 'pop3', 'imap', 'connect'] as const;
+export const CLIENT_PROTOCOLS = ['smtp', 'pop3', 'imap', 'connect', 'pgsql'] as const;
 export type ClientProtocol = (typeof CLIENT_PROTOCOLS)[number];
 
 export function isClientProtocol(protocol: string | null): protocol is ClientProtocol {
   return (CLIENT_PROTOCOLS as readonly string[]).includes(protocol ?? '');
 }
-/** The protocols stunnel-ts negotiates with the client before TLS, in server mode (besides proxy). */
+/**
+ * The protocols stunnel-ts speaks with the client before TLS in server mode, for a backend it
+ * has connected first (its greeting is part of the dialogue).
+ */
 export const SERVER_PROTOCOLS = ['smtp', 'pop3', 'imap'] as const;
 export type ServerProtocol = (typeof SERVER_PROTOCOLS)[number];
 
 export function isServerProtocol(protocol: string | null): protocol is ServerProtocol {
   return (SERVER_PROTOCOLS as readonly string[]).includes(protocol ?? '');
+}
+
+/** Client-mode protocols that also exist in server mode (as a dialogue or, for pgsql, before any backend). */
+export function servesBothModes(protocol: string | null): boolean {
+  return isServerProtocol(protocol) || protocol === 'pgsql';
 }
 
 const OCSP_FLAGS = ['NOCERTS', 'NOINTERN', 'NOSIGS', 'NOCHAIN', 'NOVERIFY', 'NOEXPLICIT', 'NOCASIGN', 'NODELEGATED', 'NOCHECKS', 'TRUSTOTHER', 'RESPID_KEY', 'NOTIME'] as const;
@@ -451,10 +459,10 @@ export const OPTIONS: readonly OptionRow[] = [
   }),
   row({
     name: 'protocol', scope: 'service',
-    help: 'protocol to negotiate before TLS initialization\ncurrently supported: connect (client), imap, pop3, proxy (server), smtp, socks (server)',
+    help: 'protocol to negotiate before TLS initialization\ncurrently supported: connect (client), imap, pgsql, pop3, proxy (server), smtp, socks (server)',
     parse: (v) => v.toLowerCase(),
     status: (p) => (KNOWN_PROTOCOLS as readonly string[]).includes(p) && !(SUPPORTED_PROTOCOLS as readonly string[]).includes(p)
-      ? refused(`the '${p}' protocol negotiation is not implemented; only 'proxy', 'socks', 'smtp', 'pop3', 'imap', and 'connect' in client mode are`)
+      ? refused(`the '${p}' protocol negotiation is not implemented; only 'proxy', 'socks', 'smtp', 'pop3', 'imap', 'pgsql', and 'connect' in client mode are`)
       : SUPPORTED,
     apply: (t, v) => { t.service.protocol = v; },
   }),

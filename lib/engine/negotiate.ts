@@ -28,7 +28,7 @@ import type { Duplex } from 'node:stream';
 import type { ProtocolSettings } from '../config/model';
 import type { ClientProtocol, ServerProtocol } from '../config/options';
 import type { Speaker } from '../tls/verify';
-import { PullReader } from './reader';
+import { exactly, PullReader } from './reader';
 import type { CloseStatus } from './status';
 
 /** Why the dialogue failed: the LOG3 line (null: logged already), and how the connection ends. */
@@ -43,25 +43,6 @@ const MAX_LINE = 65536;
 export class Failed extends Error {
   constructor(readonly failure: NegotiationFailure) {
     super(failure.text ?? 'negotiation failed');
-  }
-}
-
-/** Lines read from a plain stream while the dialogue runs; what follows the last one is put back. */
-class LineReader {
-  readonly #reader: PullReader;
-
-  constructor(stream: Duplex) {
-    this.#reader = new PullReader(stream);
-  }
-
-  /** The next line without its CR LF; fails at the server's EOF or on an overlong line. */
-  async next(): Promise<string> {
-    const line = await this.#reader.pull(lineLength, unexpectedClose);
-    return line.subarray(0, line.length - 1).toString('latin1').replace(/\r$/, '');
-  }
-
-  release(): void {
-    this.#reader.release();
   }
 }
 
@@ -83,16 +64,27 @@ export function unexpectedClose(): Failed {
  * mode it is the plain backend, and the client is spoken to before TLS.
  */
 class Dialogue {
-  readonly #readers = new Map<Duplex, LineReader>();
+  readonly #readers = new Map<Duplex, PullReader>();
 
   constructor(readonly server: Duplex, readonly client: Duplex, readonly log: Speaker, readonly settings: ProtocolSettings) {}
 
-  async #readFrom(stream: Duplex): Promise<string> {
+  #reader(stream: Duplex): PullReader {
     let reader = this.#readers.get(stream);
-    if (!reader) this.#readers.set(stream, reader = new LineReader(stream));
-    const line = await reader.next();
+    if (!reader) this.#readers.set(stream, reader = new PullReader(stream));
+    return reader;
+  }
+
+  /** The next line from `stream`, without its CR LF. */
+  async #readFrom(stream: Duplex): Promise<string> {
+    const bytes = await this.#reader(stream).pull(lineLength, unexpectedClose);
+    const line = bytes.subarray(0, bytes.length - 1).toString('latin1').replace(/\r$/, '');
     if (this.log.wants(7)) this.log.say(7, ` <- ${line}`);
     return line;
+  }
+
+  /** The server's next `n` bytes (a binary answer). */
+  serverBytes(n: number): Promise<Buffer> {
+    return this.#reader(this.server).pull(exactly(n), unexpectedClose);
   }
 
   /** The server's next line. */
@@ -183,7 +175,30 @@ async function connect(d: Dialogue): Promise<void> {
   if (!accepted) fail(null);
 }
 
-const CLIENT_DIALOGUES: Readonly<Record<ClientProtocol, (d: Dialogue) => Promise<void>>> = { smtp, pop3, imap, connect };
+/** PostgreSQL's SSLRequest: length 8, code 80877103. */
+const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
+
+/** pgsql client mode: SSLRequest; the server answers `S` to start TLS (else `PostgreSQL server rejected TLS`). */
+async function pgsql(d: Dialogue): Promise<void> {
+  d.server.write(SSL_REQUEST);
+  if ((await d.serverBytes(1))[0] !== 0x53) fail('PostgreSQL server rejected TLS');
+}
+
+const CLIENT_DIALOGUES: Readonly<Record<ClientProtocol, (d: Dialogue) => Promise<void>>> = { smtp, pop3, imap, connect, pgsql };
+
+/**
+ * pgsql server mode, before the handshake and before any backend: the client's first 8 bytes
+ * must be the SSLRequest (else `PostgreSQL client did not request TLS, rejecting`), answered `S`.
+ */
+export async function pgsqlServer(client: Duplex, log: Speaker): Promise<NegotiationFailure | null> {
+  if (log.wants(7)) log.say(7, 'Started server-side psql protocol negotiation');
+  const reader = new PullReader(client);
+  return settle(async () => {
+    if (!(await reader.pull(exactly(8), unexpectedClose)).equals(SSL_REQUEST)) fail('PostgreSQL client did not request TLS, rejecting');
+    if (log.wants(7)) log.say(7, 'SSLRequest received');
+    client.write('S');
+  }, () => reader.release());
+}
 
 /**
  * SMTP server mode: the backend's greeting goes to the client with ` stunnel` (and ` for`)
@@ -303,14 +318,19 @@ export async function negotiateAsServer(
   return converse(SERVER_DIALOGUES[protocol], new Dialogue(backend, client, log, settings));
 }
 
-async function converse(run: (d: Dialogue) => Promise<void>, dialogue: Dialogue): Promise<NegotiationFailure | null> {
+function converse(run: (d: Dialogue) => Promise<void>, dialogue: Dialogue): Promise<NegotiationFailure | null> {
+  return settle(() => run(dialogue), () => dialogue.release());
+}
+
+/** Runs a dialogue: null when it went through, the failure it threw otherwise; `release` either way. */
+async function settle(run: () => Promise<void>, release: () => void): Promise<NegotiationFailure | null> {
   try {
-    await run(dialogue);
+    await run();
     return null;
   } catch (err) {
     if (err instanceof Failed) return err.failure;
     throw err;
   } finally {
-    dialogue.release();
+    release();
   }
 }

@@ -57,3 +57,8 @@ export class PullReader {
     if (this.#buffered.length > 0) this.stream.unshift(this.#buffered);
   }
 }
+
+/** Exactly `n` bytes. */
+export function exactly(n: number): Wanted {
+  return (buffered) => (buffered.length >= n ? n : -1);
+}

@@ -20,14 +20,14 @@ import type { Speaker } from '../tls/verify';
 import { addressText } from './address';
 import type { Destination } from './connect';
 import { Failed, unexpectedClose, type NegotiationFailure } from './negotiate';
-import { PullReader } from './reader';
+import { exactly, PullReader } from './reader';
 
 /** A SOCKS 4a user id or domain name longer than this is refused. */
 const MAX_FIELD = 1024;
 
 /** `n` bytes of the request. */
 function take(r: PullReader, n: number): Promise<Buffer> {
-  return r.pull((buffered) => (buffered.length >= n ? n : -1), unexpectedClose);
+  return r.pull(exactly(n), unexpectedClose);
 }
 
 /** A NUL-terminated SOCKS 4 field (user id, 4a host name), without its NUL. */

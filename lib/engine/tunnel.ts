@@ -29,7 +29,7 @@ import { startExec } from './exec';
 import { Relay, type RelayOwner } from './relay';
 import { sniSecondary, type RuntimeService } from './service';
 import { heldFinCarrier } from './carrier';
-import { negotiate, negotiateAsServer } from './negotiate';
+import { negotiate, negotiateAsServer, pgsqlServer, type NegotiationFailure } from './negotiate';
 import { socksRequest } from './socks';
 import { alertExchanged, resetsLocal, resetsRemote, tlsToldStatus, type CloseStatus } from './status';
 import { closeStream } from './teardown';
@@ -152,6 +152,8 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
       this.#watch(this.#local);
       this.#phase = DIALING;
       this.#openRemote(this.#config.connect);
+    } else if (this.#config.protocol === 'pgsql') {
+      this.#pgsqlServer();
     } else {
       this.#serverHandshake();
     }
@@ -308,6 +310,12 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     this.#startRelay(this.#tls!, this.#remote!);
   }
 
+  /** Server mode pgsql: the client's SSLRequest answered before the handshake, before any backend. */
+  #pgsqlServer(): void {
+    this.#watch(this.#local);
+    this.#talkBeforeHandshake(pgsqlServer(this.#local, this));
+  }
+
   /** Server mode socks: the client's request inside TLS names the destination (TIMEOUTbusy applies). */
   #socks(tls: TLSSocket): void {
     this.#phase = NEGOTIATING;
@@ -315,10 +323,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     socksRequest(tls, this).then((result) => {
       if (this.#phase !== NEGOTIATING) return;
       this.#clearTimer();
-      if ('status' in result) {
-        if (result.text !== null) this.say(3, result.text);
-        return this.#end(result.status);
-      }
+      if ('status' in result) return this.#refused(result);
       this.#phase = DIALING;
       this.#dial(result);
     }, (err) => this.#internalError(err));
@@ -326,20 +331,31 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
 
   /** Server mode smtp/pop3: the dialogue with the plain client for the connected backend, then the handshake. */
   #negotiateAsServer(protocol: ServerProtocol): void {
+    this.#talkBeforeHandshake(negotiateAsServer(protocol, this.#config.protocolSettings, this.#remote!, this.#local, this));
+  }
+
+  /**
+   * A server-mode dialogue with the plain client, already under way (TIMEOUTbusy applies):
+   * when it succeeds, the TLS handshake on the client's socket; else the refusal.
+   */
+  #talkBeforeHandshake(dialogue: Promise<NegotiationFailure | null>): void {
     this.#phase = NEGOTIATING;
     this.#armBusyTimer();
-    negotiateAsServer(protocol, this.#config.protocolSettings, this.#remote!, this.#local, this).then((failure) => {
+    dialogue.then((failure) => {
       if (this.#phase !== NEGOTIATING) return;
       this.#clearTimer();
-      if (failure === null) {
-        // The TLS socket takes the client's socket over, with its own listeners.
-        this.#unwatch(this.#local);
-        this.#phase = HANDSHAKE;
-        return this.#serverHandshake();
-      }
-      if (failure.text !== null) this.say(3, failure.text);
-      this.#end(failure.status);
+      if (failure !== null) return this.#refused(failure);
+      // The TLS socket takes the client's socket over, with its own listeners.
+      this.#unwatch(this.#local);
+      this.#phase = HANDSHAKE;
+      this.#serverHandshake();
     }, (err) => this.#internalError(err));
+  }
+
+  /** A dialogue before the relay failed: its LOG3 line (unless logged already), and the end. */
+  #refused(failure: NegotiationFailure): void {
+    if (failure.text !== null) this.say(3, failure.text);
+    this.#end(failure.status);
   }
 
   // ─── client mode ───────────────────────────────────────────────────────────
@@ -356,8 +372,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
         const raw = this.#remoteRaw;
         return this.#clientHandshake(protocol === 'connect' && raw ? heldFinCarrier(raw) : remote);
       }
-      if (failure.text !== null) this.say(3, failure.text);
-      this.#end(failure.status);
+      this.#refused(failure);
     }, (err) => this.#internalError(err));
   }
 

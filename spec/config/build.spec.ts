@@ -86,12 +86,12 @@ describe('build', () => {
     assert.ok(texts.includes('5 /c.conf:1: "stack = 65536": ignored: Node.js manages its own thread stacks'));
   });
 
-  test('protocol: proxy, socks, smtp, pop3, imap (server), smtp/pop3/imap/connect (client) supported, other known refused with the reason, unknown as stunnel', () => {
+  test('protocol: proxy, socks, smtp, pop3, imap, pgsql (server), smtp/pop3/imap/pgsql/connect (client) supported, other known refused with the reason, unknown as stunnel', () => {
     const base = `[s]\ncert = ${p.serverCombined}\naccept = 0\nconnect = 1\n`;
-    for (const protocol of ['proxy', 'smtp', 'pop3', 'imap']) {
+    for (const protocol of ['proxy', 'smtp', 'pop3', 'imap', 'pgsql']) {
       assert.equal(loadConfigText(`${base}protocol = ${protocol}\n`, '/c.conf').services[0].protocol, protocol);
     }
-    for (const protocol of ['smtp', 'pop3', 'imap', 'connect']) {
+    for (const protocol of ['smtp', 'pop3', 'imap', 'connect', 'pgsql']) {
       assert.equal(loadConfigText(`${base}client = yes\nprotocol = ${protocol}\n`, '/c.conf').services[0].protocol, protocol);
     }
     assert.deepEqual(errorsOf(`${base}protocol = connect\n`),
@@ -101,8 +101,8 @@ describe('build', () => {
       ["Service [s]: Not supported by stunnel-ts: the 'socks' protocol in client mode (server mode is)"]);
     assert.deepEqual(errorsOf(`${base}client = yes\nprotocol = smtp\nprotocolUsername = u\nprotocolPassword = p\n`),
       ['Service [s]: Not supported by stunnel-ts: SMTP authentication by the tunnel (protocolUsername, protocolPassword); let the mail client log in']);
-    assert.deepEqual(errorsOf(base + 'protocol = pgsql\n'),
-      ['/c.conf:5: "protocol = pgsql": Not supported by stunnel-ts: the \'pgsql\' protocol negotiation is not implemented; only \'proxy\', \'socks\', \'smtp\', \'pop3\', \'imap\', and \'connect\' in client mode are']);
+    assert.deepEqual(errorsOf(base + 'protocol = ldap\n'),
+      ['/c.conf:5: "protocol = ldap": Not supported by stunnel-ts: the \'ldap\' protocol negotiation is not implemented; only \'proxy\', \'socks\', \'smtp\', \'pop3\', \'imap\', \'pgsql\', and \'connect\' in client mode are']);
     assert.deepEqual(errorsOf(base + 'protocol = gopher\n'), ['Service [s]: Protocol not supported']);
   });
 

@@ -15,7 +15,7 @@ import { connect } from 'node:net';
 import { pki } from '../helpers/pki';
 import { Running, writeConf } from '../helpers/daemon';
 import { closedPort } from '../helpers/config';
-import { greetedExchange, ProtocolPeers } from '../helpers/protocols';
+import { greetedExchange, GREETINGS, ProtocolPeers } from '../helpers/protocols';
 
 const p = pki();
 const peers = new ProtocolPeers('stunnel-ts-negotiate-');
@@ -114,6 +114,30 @@ describe('the dialogue, line by line, against scripted servers', () => {
     const id = (await daemon.waitFor(/LOG6\[(\d+)\]: s_read_eof: s_poll_wait: TIMEOUTbusy exceeded: sending reset$/))[1];
     await daemon.waitFor(new RegExp(`LOG5\\[${id}\\]: Connection reset: 0 byte\\(s\\) sent to TLS, 0 byte\\(s\\) sent to socket$`));
     client.destroy();
+  });
+});
+
+describe('pgsql: the SSLRequest before the handshake', () => {
+  test('with stunnel 5.68 as the pgsql server: 256 KiB through both, intact', async () => {
+    const backend = await peers.greetingBackend('smtp');
+    const theirs = stunnel4('pgsql-server.conf', `[pgsql]\nprotocol = pgsql\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:${backend}\ncert = ${p.serverCert}\nkey = ${p.serverKey}`);
+    await theirs.waitFor(/Configuration successful/);
+    const ours = await negotiatingClient('pgsql-client', 'pgsql', await theirs.port());
+    const r = await greetedExchange(ours.port, 1, 256 * 1024);
+    assert.deepEqual(r.greeting, [GREETINGS.smtp]);
+    assert.equal(r.received, r.sent);
+  });
+
+  test('a server that answers N: `PostgreSQL server rejected TLS`, Connection reset', async () => {
+    const seen: string[] = [];
+    const server = await peers.chunkServer((chunk) => { seen.push(chunk.toString('hex')); return 'N'; });
+    const { daemon, port } = await negotiatingClient('pgsql-refused', 'pgsql', server);
+    const client = connect(port, '127.0.0.1');
+    client.on('error', () => undefined);
+    const id = (await daemon.waitFor(/LOG3\[(\d+)\]: PostgreSQL server rejected TLS$/))[1];
+    await daemon.waitFor(new RegExp(`LOG5\\[${id}\\]: Connection reset: `));
+    client.destroy();
+    assert.deepEqual(seen, ['0000000804d2162f'], 'the SSLRequest, and nothing else');
   });
 });
 

@@ -177,6 +177,30 @@ describe('imap', () => {
   });
 });
 
+describe('pgsql', () => {
+  test('openssl s_client -starttls postgres: the SSLRequest answered S, then bytes reach the backend through TLS', async () => {
+    const backend = await peers.scriptedServer('', (line) => `echo:${line}\n`);
+    const { daemon, port } = await serving('pgsql-openssl', 'pgsql', backend);
+    const session = await starttlsSession(port, 'postgres', 'SELECT 1', 'echo:SELECT 1');
+    assert.ok(session.answered, session.out);
+    const lines = daemon.lines.map((l) => l.replace(/^.*(LOG\d)\[\d+\]: /, '$1 '));
+    const order = ['LOG7 Started server-side psql protocol negotiation', 'LOG7 SSLRequest received', 'LOG6 TLS accepted: new session negotiated']
+      .map((text) => lines.indexOf(text));
+    assert.ok(order.every((at, i) => at >= 0 && (i === 0 || at > order[i - 1])), lines.join('\n'));
+  });
+
+  test('a client that sends anything else first: `PostgreSQL client did not request TLS, rejecting`, Connection reset', async () => {
+    const { daemon, port } = await serving('pgsql-refused', 'pgsql', await peers.greetingBackend('smtp'));
+    const client = connect(port, '127.0.0.1');
+    client.on('error', () => undefined);
+    const closed = new Promise((resolve) => client.on('close', resolve));
+    client.write('GET / HTTP/1.1\r\n');
+    const id = (await daemon.waitFor(/LOG3\[(\d+)\]: PostgreSQL client did not request TLS, rejecting$/))[1];
+    await daemon.waitFor(new RegExp(`LOG5\\[${id}\\]: Connection reset: 0 byte\\(s\\) sent to TLS, 0 byte\\(s\\) sent to socket$`));
+    await closed;
+  });
+});
+
 describe('a client that will not start TLS costs its connection, with stunnel\'s line', () => {
   const cases: Array<[string, string, string | null, string[], string]> = [
     ['smtp: HELO instead of EHLO', 'smtp', null, ['HELO me'], 'Unknown client EHLO'],

@@ -76,6 +76,13 @@ export class ProtocolPeers {
       });
     }));
 
+  /** A plain server that answers every chunk it reads with `answer(chunk)` (binary protocols). */
+  readonly chunkServer = (answer: (chunk: Buffer) => string | Buffer): Promise<number> =>
+    this.#listening(createServer((s) => {
+      s.on('error', () => undefined);
+      s.on('data', (chunk: Buffer) => s.write(answer(chunk)));
+    }));
+
   /** Debian's stunnel 5.68 on `body` (sections), in the foreground. */
   readonly stunnel4 = (name: string, body: string): Running => {
     const file = writeConf(this.dir, name, `foreground = yes\nsyslog = no\npid =\ndebug = 6\n${body}`);
