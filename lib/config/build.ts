@@ -181,6 +181,7 @@ function checkProtocol(d: ServiceDraft, fail: (text: string) => void): void {
   if (!(KNOWN_PROTOCOLS as readonly string[]).includes(p)) fail('Protocol not supported');
   else if (p === 'proxy' && d.client) fail("The 'proxy' protocol is not supported in the client mode");
   else if (p === 'socks' && d.client) fail("Not supported by stunnel-ts: the 'socks' protocol in client mode (server mode is)");
+  else if ((p === 'nntp' || p === 'ldap') && !d.client) fail(`The '${p}' protocol is not supported in the server mode`);
   else if (isClientProtocol(p) && !servesBothModes(p) && !d.client) {
     fail(`Not supported by stunnel-ts: the '${p}' protocol in server mode (client mode is)`);
   }

@@ -236,9 +236,9 @@ const onlyGlobal = <T>(apply: (g: GlobalDraft, v: T) => void) => (t: ApplyTarget
 
 /** Protocols stunnel 5.68 knows; only `proxy` is implemented by the stunnel-ts engine. */
 export const KNOWN_PROTOCOLS = ['cifs', 'capwin', 'capwinctrl', 'connect', 'imap', 'ldap', 'nntp', 'pgsql', 'pop3', 'proxy', 'smtp', 'socks'] as const;
-export const SUPPORTED_PROTOCOLS = ['proxy', 'smtp', 'pop3', 'imap', 'connect', 'socks', 'pgsql'] as const;
+export const SUPPORTED_PROTOCOLS = ['proxy', 'smtp', 'pop3', 'imap', 'connect', 'socks', 'pgsql', 'nntp', 'ldap'] as const;
 /** The protocols stunnel-ts negotiates with the server before TLS, in client mode (engine/negotiate). */
-export const CLIENT_PROTOCOLS = ['smtp', 'pop3', 'imap', 'connect', 'pgsql'] as const;
+export const CLIENT_PROTOCOLS = ['smtp', 'pop3', 'imap', 'connect', 'pgsql', 'nntp', 'ldap'] as const;
 export type ClientProtocol = (typeof CLIENT_PROTOCOLS)[number];
 
 export function isClientProtocol(protocol: string | null): protocol is ClientProtocol {
@@ -459,10 +459,10 @@ export const OPTIONS: readonly OptionRow[] = [
   }),
   row({
     name: 'protocol', scope: 'service',
-    help: 'protocol to negotiate before TLS initialization\ncurrently supported: connect (client), imap, pgsql, pop3, proxy (server), smtp, socks (server)',
+    help: 'protocol to negotiate before TLS initialization\ncurrently supported: connect (client), imap, ldap (client), nntp (client), pgsql, pop3, proxy (server), smtp, socks (server)',
     parse: (v) => v.toLowerCase(),
     status: (p) => (KNOWN_PROTOCOLS as readonly string[]).includes(p) && !(SUPPORTED_PROTOCOLS as readonly string[]).includes(p)
-      ? refused(`the '${p}' protocol negotiation is not implemented; only 'proxy', 'socks', 'smtp', 'pop3', 'imap', 'pgsql', and 'connect' in client mode are`)
+      ? refused(`the '${p}' protocol negotiation is not implemented; only 'proxy', 'socks', 'smtp', 'pop3', 'imap', 'pgsql', and 'connect', 'nntp', 'ldap' in client mode are`)
       : SUPPORTED,
     apply: (t, v) => { t.service.protocol = v; },
   }),

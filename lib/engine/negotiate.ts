@@ -184,7 +184,63 @@ async function pgsql(d: Dialogue): Promise<void> {
   if ((await d.serverBytes(1))[0] !== 0x53) fail('PostgreSQL server rejected TLS');
 }
 
-const CLIENT_DIALOGUES: Readonly<Record<ClientProtocol, (d: Dialogue) => Promise<void>>> = { smtp, pop3, imap, connect, pgsql };
+/** nntp client mode: a `200`/`201` greeting passed on (else `Unknown server welcome`); `STARTTLS` must get `382`. */
+async function nntp(d: Dialogue): Promise<void> {
+  const greeting = await d.read();
+  if (!startsWith(greeting, '200 ') && !startsWith(greeting, '201 ')) fail('Unknown server welcome');
+  d.toClient(greeting);
+  d.toServer('STARTTLS');
+  if (!startsWith(await d.read(), '382')) fail('Server does not support TLS');
+}
+
+/** LDAP's StartTLS ExtendedRequest, message id 1 (RFC 4511 §4.14): requestName 1.3.6.1.4.1.1466.20037. */
+const LDAP_START_TLS = Buffer.concat([
+  Buffer.from([0x30, 0x1d, 0x02, 0x01, 0x01, 0x77, 0x18, 0x80, 0x16]), Buffer.from('1.3.6.1.4.1.1466.20037', 'latin1'),
+]);
+
+/** A BER length at `at` of `bytes`: [length, where the content starts]; null when malformed. */
+function berLength(bytes: Buffer, at: number): [number, number] | null {
+  const first = bytes[at];
+  if (first === undefined) return null;
+  if (first < 0x80) return [first, at + 1];
+  const count = first & 0x7f;
+  if (count === 0 || count > 3 || at + 1 + count > bytes.length) return null;
+  return [bytes.subarray(at + 1, at + 1 + count).readUIntBE(0, count), at + 1 + count];
+}
+
+/**
+ * ldap client mode: the StartTLS request; the response must be a SEQUENCE for message id 1
+ * holding an ExtendedResponse whose result code is 0 (success).
+ */
+async function ldap(d: Dialogue): Promise<void> {
+  const say7 = (text: string) => { if (d.log.wants(7)) d.log.say(7, text); };
+  say7('Sending LDAP Start TLS request');
+  d.server.write(LDAP_START_TLS);
+  say7('Receiving LDAP response tag');
+  if ((await d.serverBytes(1))[0] !== 0x30) fail('LDAP response is not UNIVERSAL SEQUENCE');
+  say7('Receiving LDAP response length');
+  let header = await d.serverBytes(1);
+  if (header[0] >= 0x80) header = Buffer.concat([header, await d.serverBytes(header[0] & 0x7f)]);
+  const length = berLength(header, 0);
+  if (length === null || length[0] > MAX_LINE) fail('LDAP response has an invalid length');
+  say7(`Receiving LDAP response value (${length[0]} byte(s))`);
+  const value = await d.serverBytes(length[0]);
+  say7('Decoding LDAP response value');
+  const id = value[0] === 0x02 ? berLength(value, 1) : null;
+  if (id === null || id[0] !== 1 || value[id[1]] !== 1) fail('LDAP response has an unexpected message ID value');
+  const at = id[1] + id[0];
+  const response = value[at] === 0x78 ? berLength(value, at + 1) : null;
+  if (response === null) fail('LDAP response is not an ExtendedResponse');
+  const result = value[response[1]] === 0x0a ? berLength(value, response[1] + 1) : null;
+  if (result === null || result[0] !== 1) fail('LDAP response has no result code');
+  const code = value[result[1]];
+  if (code !== 0) fail(`LDAP response has indicated an error (${code})`);
+  if (d.log.wants(6)) d.log.say(6, 'LDAP Start TLS successfully negotiated');
+}
+
+const CLIENT_DIALOGUES: Readonly<Record<ClientProtocol, (d: Dialogue) => Promise<void>>> = {
+  smtp, pop3, imap, connect, pgsql, nntp, ldap,
+};
 
 /**
  * pgsql server mode, before the handshake and before any backend: the client's first 8 bytes

@@ -101,8 +101,12 @@ describe('build', () => {
       ["Service [s]: Not supported by stunnel-ts: the 'socks' protocol in client mode (server mode is)"]);
     assert.deepEqual(errorsOf(`${base}client = yes\nprotocol = smtp\nprotocolUsername = u\nprotocolPassword = p\n`),
       ['Service [s]: Not supported by stunnel-ts: SMTP authentication by the tunnel (protocolUsername, protocolPassword); let the mail client log in']);
-    assert.deepEqual(errorsOf(base + 'protocol = ldap\n'),
-      ['/c.conf:5: "protocol = ldap": Not supported by stunnel-ts: the \'ldap\' protocol negotiation is not implemented; only \'proxy\', \'socks\', \'smtp\', \'pop3\', \'imap\', \'pgsql\', and \'connect\' in client mode are']);
+    assert.deepEqual(errorsOf(base + 'protocol = cifs\n'),
+      ['/c.conf:5: "protocol = cifs": Not supported by stunnel-ts: the \'cifs\' protocol negotiation is not implemented; only \'proxy\', \'socks\', \'smtp\', \'pop3\', \'imap\', \'pgsql\', and \'connect\', \'nntp\', \'ldap\' in client mode are']);
+    for (const protocol of ['nntp', 'ldap']) {
+      assert.equal(loadConfigText(`${base}client = yes\nprotocol = ${protocol}\n`, '/c.conf').services[0].protocol, protocol);
+      assert.deepEqual(errorsOf(`${base}protocol = ${protocol}\n`), [`Service [s]: The '${protocol}' protocol is not supported in the server mode`]);
+    }
     assert.deepEqual(errorsOf(base + 'protocol = gopher\n'), ['Service [s]: Protocol not supported']);
   });
 

@@ -57,8 +57,8 @@ describe('configuration errors (stunnel 5.68 texts)', () => {
       (f) => [`${f}:3: "accept = 127.0.0.1:17001 ; c": Unknown TCP service "17001 ; c"`]],
     ['include missing', `include = ${dir}/nope\n[svc]\n${GOOD}`,
       (f) => ['scandir: No such file or directory (2)', `${f}:1: "include = ${dir}/nope": Failed to include directory`]],
-    ['refused protocol', `[svc]\n${GOOD}protocol = ldap\n`,
-      (f) => [`${f}:5: "protocol = ldap": Not supported by stunnel-ts: the 'ldap' protocol negotiation is not implemented; only 'proxy', 'socks', 'smtp', 'pop3', 'imap', 'pgsql', and 'connect' in client mode are`]],
+    ['refused protocol', `[svc]\n${GOOD}protocol = cifs\n`,
+      (f) => [`${f}:5: "protocol = cifs": Not supported by stunnel-ts: the 'cifs' protocol negotiation is not implemented; only 'proxy', 'socks', 'smtp', 'pop3', 'imap', 'pgsql', and 'connect', 'nntp', 'ldap' in client mode are`]],
     ['unknown protocol', `[svc]\n${GOOD}protocol = gopher\n`, () => ['Service [svc]: Protocol not supported']],
   ];
 

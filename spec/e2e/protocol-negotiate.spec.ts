@@ -141,6 +141,63 @@ describe('pgsql: the SSLRequest before the handshake', () => {
   });
 });
 
+describe('nntp and ldap: STARTTLS for news and directory servers', () => {
+  /** Runs a client of `protocol` against `server` until its handshake fails (the scripted server speaks no TLS) or it is refused. */
+  async function dialogue(name: string, protocol: string, server: number, until: RegExp): Promise<string[]> {
+    const { daemon, port } = await negotiatingClient(name, protocol, server);
+    const client = connect(port, '127.0.0.1');
+    client.on('error', () => undefined);
+    const id = (await daemon.waitFor(until))[1];
+    client.destroy();
+    return daemon.lines.filter((l) => l.includes(`[${id}]: `)).map((l) => l.replace(/^.*(LOG\d)\[\d+\]: /, '$1 '));
+  }
+
+  test('nntp: the greeting passed on, STARTTLS, 382, then the handshake', async () => {
+    const server = await scriptedServer('200 news ready\r\n', (l) => (l === 'STARTTLS' ? '382 go ahead\r\n' : 'close'));
+    const lines = await dialogue('nntp-ok', 'nntp', server, /LOG3\[(\d+)\]: SSL_connect: /);
+    assert.deepEqual(lines.filter((l) => / (<-|->) /.test(l)), [
+      'LOG7  <- 200 news ready', 'LOG7  -> 200 news ready', 'LOG7  -> STARTTLS', 'LOG7  <- 382 go ahead',
+    ]);
+  });
+
+  for (const [name, greeting, answer, line] of [
+    ['not a news greeting', '502 no permission\r\n', '382 go\r\n', 'Unknown server welcome'],
+    ['STARTTLS refused', '201 ready, no posting\r\n', '580 no TLS\r\n', 'Server does not support TLS'],
+  ]) {
+    test(`nntp, ${name}: \`${line}\`, Connection reset`, async () => {
+      const server = await scriptedServer(greeting, () => answer);
+      const lines = await dialogue(`nntp-${name.replace(/\W+/g, '-')}`, 'nntp', server, /LOG5\[(\d+)\]: Connection reset: /);
+      assert.ok(lines.includes(`LOG3 ${line}`), lines.join('\n'));
+    });
+  }
+
+  const ldapResponse = (messageId: number, resultCode: number, tag = 0x30) =>
+    Buffer.from([tag, 0x0c, 0x02, 0x01, messageId, 0x78, 0x07, 0x0a, 0x01, resultCode, 0x04, 0x00, 0x04, 0x00]);
+
+  test('ldap: the StartTLS extended request, a success response, then the handshake', async () => {
+    const requests: string[] = [];
+    const server = await peers.chunkServer((chunk) => { requests.push(chunk.toString('hex')); return ldapResponse(1, 0); });
+    const lines = await dialogue('ldap-ok', 'ldap', server, /LOG3\[(\d+)\]: SSL_connect: /);
+    assert.equal(requests[0], `301d02010177188016${Buffer.from('1.3.6.1.4.1.1466.20037').toString('hex')}`);
+    assert.deepEqual(lines.filter((l) => /LDAP/.test(l)), [
+      'LOG7 Sending LDAP Start TLS request', 'LOG7 Receiving LDAP response tag', 'LOG7 Receiving LDAP response length',
+      'LOG7 Receiving LDAP response value (12 byte(s))', 'LOG7 Decoding LDAP response value', 'LOG6 LDAP Start TLS successfully negotiated',
+    ]);
+  });
+
+  for (const [name, response, line] of [
+    ['an error result', ldapResponse(1, 2), 'LDAP response has indicated an error (2)'],
+    ['another message id', ldapResponse(2, 0), 'LDAP response has an unexpected message ID value'],
+    ['not a SEQUENCE', ldapResponse(1, 0, 0x31), 'LDAP response is not UNIVERSAL SEQUENCE'],
+  ] as const) {
+    test(`ldap, ${name}: \`${line}\`, Connection reset`, async () => {
+      const server = await peers.chunkServer(() => response);
+      const lines = await dialogue(`ldap-${name.replace(/\W+/g, '-')}`, 'ldap', server, /LOG5\[(\d+)\]: Connection reset: /);
+      assert.ok(lines.includes(`LOG3 ${line}`), lines.join('\n'));
+    });
+  }
+});
+
 describe('connect: through an HTTP proxy (tinyproxy) to a TLS server', () => {
   let proxyPort: number;
   let serverPort: number;
