@@ -1,9 +1,11 @@
 /**
  * @module engine/negotiate
- * `protocol = smtp | pop3 | imap | connect` in client mode: before the TLS handshake, the
- * plain dialogue with the server, as stunnel 5.68 holds it, observed line by line. For the
- * mail protocols it asks the server to start TLS (STARTTLS, RFC 3207 / 2595); for connect it
- * asks an HTTP proxy for a tunnel to `protocolHost`:
+ * The protocols stunnel speaks before the TLS handshake, as stunnel 5.68 holds them, observed
+ * line by line (and byte by byte for pgsql and ldap).
+ *
+ * Client mode, with the server: the mail and news protocols ask it to start TLS (STARTTLS,
+ * RFC 3207 / 2595 / 4642), pgsql sends PostgreSQL's SSLRequest, ldap the StartTLS extended
+ * operation (RFC 4511), and connect asks an HTTP proxy for a tunnel to `protocolHost`:
  *
  *   smtp  greeting lines (`220-…`, then the last) passed to the client; `EHLO localhost`,
  *         the reply must end in `250 ` (else `Remote server is not RFC 1425 compliant`);
@@ -13,16 +15,20 @@
  *   imap  the greeting must start `* OK` (else `Unknown server welcome`); the client is told
  *         `* OK Connected.`; `stunnel STARTTLS`, the answer must start `stunnel OK` (else the
  *         client is told `* BYE stunnel: Server does not support TLS` and the connection closes).
+ *   nntp  a `200`/`201` greeting passed on; `STARTTLS` must get `382`.
+ *   pgsql the SSLRequest must get `S` (else `PostgreSQL server rejected TLS`).
+ *   ldap  the StartTLS request; a success ExtendedResponse for message id 1.
  *   connect `CONNECT host:port HTTP/1.1`, `Host: host:port`, `Proxy-Authorization: basic …` with
  *         protocolUsername and protocolPassword, each protocolHeader, an empty line; the status
  *         must be 2xx (else `CONNECT request rejected`), the header lines up to the empty one are
  *         read. Without protocolHost: `protocolHost not specified`.
  *
- * In server mode (smtp and pop3) the plain dialogue is with the client, on behalf of the
- * backend, whose greeting it reads first; see smtpServer and pop3Server.
+ * Server mode, with the plain client: smtp, pop3 and imap on behalf of the backend, whose
+ * greeting is read first (smtpServer, pop3Server, imapServer); pgsql answers the SSLRequest
+ * before any backend (pgsqlServer).
  *
- * Every line is logged at LOG7 as ` <- line` (read) or ` -> line` (written). The server's
- * EOF in the middle is `s_read: Unexpected socket close`.
+ * Every line is logged at LOG7 as ` <- line` (read) or ` -> line` (written). The peer's EOF in
+ * the middle is `s_read: Unexpected socket close`.
  */
 import type { Duplex } from 'node:stream';
 import type { ProtocolSettings } from '../config/model';
