@@ -30,6 +30,8 @@ async function settled(r: Running): Promise<{ code: number | null }> {
 async function broken(name: string, text: string, args: string[] = []): Promise<{ file: string; errors: string[]; code: number | null }> {
   const file = writeConf(dir, name, text);
   const r = runStunnelTs([...args, file]);
+  // A configuration that wrongly starts is stopped, so the test fails at once instead of timing out.
+  r.waitFor(/Accepting new connections/).then(() => r.stop(), () => undefined);
   const { code } = await settled(r);
   return { file, errors: r.lines.filter((l) => l.startsWith('[!] ')), code };
 }
