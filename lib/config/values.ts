@@ -183,10 +183,12 @@ export function parseTicketSecret(value: string, option: string): Buffer {
 
 export type SocketValueKind = 'flag' | 'int' | 'linger' | 'timeval' | 'string';
 
-/** The socket options of `stunnel -sockets`: name, value kind, stunnel's defaults and the Linux default. */
+/** The socket options of `stunnel -sockets`: name, setsockopt level, value kind, stunnel's defaults and the Linux default. */
 export interface SocketOptionRow {
   readonly name: string;
   readonly kind: SocketValueKind;
+  /** The setsockopt(2) level it is set at. */
+  readonly level: 'SOL_SOCKET' | 'IPPROTO_TCP' | 'IPPROTO_IP' | 'IPPROTO_IPV6';
   readonly accept?: string;
   readonly local?: string;
   readonly remote?: string;
@@ -194,27 +196,27 @@ export interface SocketOptionRow {
 }
 
 export const SOCKET_OPTIONS: readonly SocketOptionRow[] = [
-  { name: 'SO_DEBUG', kind: 'flag', osDefault: 'no' },
-  { name: 'SO_DONTROUTE', kind: 'flag', osDefault: 'no' },
-  { name: 'SO_KEEPALIVE', kind: 'flag', osDefault: 'no' },
-  { name: 'SO_LINGER', kind: 'linger', osDefault: '0:0' },
-  { name: 'SO_OOBINLINE', kind: 'flag', osDefault: 'no' },
-  { name: 'SO_RCVBUF', kind: 'int', osDefault: '131072' },
-  { name: 'SO_SNDBUF', kind: 'int', osDefault: '16384' },
-  { name: 'SO_RCVLOWAT', kind: 'int', osDefault: '1' },
-  { name: 'SO_SNDLOWAT', kind: 'int', osDefault: '1' },
-  { name: 'SO_RCVTIMEO', kind: 'timeval', osDefault: '0:0' },
-  { name: 'SO_SNDTIMEO', kind: 'timeval', osDefault: '0:0' },
-  { name: 'SO_REUSEADDR', kind: 'flag', accept: 'yes', osDefault: 'no' },
-  { name: 'SO_BINDTODEVICE', kind: 'string', osDefault: '' },
-  { name: 'TCP_KEEPCNT', kind: 'int', osDefault: '9' },
-  { name: 'TCP_KEEPIDLE', kind: 'int', osDefault: '7200' },
-  { name: 'TCP_KEEPINTVL', kind: 'int', osDefault: '75' },
-  { name: 'IP_TOS', kind: 'int', osDefault: '0' },
-  { name: 'IP_TTL', kind: 'int', osDefault: '64' },
-  { name: 'TCP_NODELAY', kind: 'flag', local: 'yes', remote: 'yes', osDefault: 'no' },
-  { name: 'IP_FREEBIND', kind: 'flag', osDefault: 'no' },
-  { name: 'IPV6_V6ONLY', kind: 'flag', osDefault: 'no' },
+  { name: 'SO_DEBUG', level: 'SOL_SOCKET', kind: 'flag', osDefault: 'no' },
+  { name: 'SO_DONTROUTE', level: 'SOL_SOCKET', kind: 'flag', osDefault: 'no' },
+  { name: 'SO_KEEPALIVE', level: 'SOL_SOCKET', kind: 'flag', osDefault: 'no' },
+  { name: 'SO_LINGER', level: 'SOL_SOCKET', kind: 'linger', osDefault: '0:0' },
+  { name: 'SO_OOBINLINE', level: 'SOL_SOCKET', kind: 'flag', osDefault: 'no' },
+  { name: 'SO_RCVBUF', level: 'SOL_SOCKET', kind: 'int', osDefault: '131072' },
+  { name: 'SO_SNDBUF', level: 'SOL_SOCKET', kind: 'int', osDefault: '16384' },
+  { name: 'SO_RCVLOWAT', level: 'SOL_SOCKET', kind: 'int', osDefault: '1' },
+  { name: 'SO_SNDLOWAT', level: 'SOL_SOCKET', kind: 'int', osDefault: '1' },
+  { name: 'SO_RCVTIMEO', level: 'SOL_SOCKET', kind: 'timeval', osDefault: '0:0' },
+  { name: 'SO_SNDTIMEO', level: 'SOL_SOCKET', kind: 'timeval', osDefault: '0:0' },
+  { name: 'SO_REUSEADDR', level: 'SOL_SOCKET', kind: 'flag', accept: 'yes', osDefault: 'no' },
+  { name: 'SO_BINDTODEVICE', level: 'SOL_SOCKET', kind: 'string', osDefault: '' },
+  { name: 'TCP_KEEPCNT', level: 'IPPROTO_TCP', kind: 'int', osDefault: '9' },
+  { name: 'TCP_KEEPIDLE', level: 'IPPROTO_TCP', kind: 'int', osDefault: '7200' },
+  { name: 'TCP_KEEPINTVL', level: 'IPPROTO_TCP', kind: 'int', osDefault: '75' },
+  { name: 'IP_TOS', level: 'IPPROTO_IP', kind: 'int', osDefault: '0' },
+  { name: 'IP_TTL', level: 'IPPROTO_IP', kind: 'int', osDefault: '64' },
+  { name: 'TCP_NODELAY', level: 'IPPROTO_TCP', kind: 'flag', local: 'yes', remote: 'yes', osDefault: 'no' },
+  { name: 'IP_FREEBIND', level: 'IPPROTO_IP', kind: 'flag', osDefault: 'no' },
+  { name: 'IPV6_V6ONLY', level: 'IPPROTO_IPV6', kind: 'flag', osDefault: 'no' },
 ];
 
 /** stunnel's own socket defaults, applied before any `socket =` line (a later line overrides). */

@@ -11,6 +11,7 @@ import { connect as netConnect, isIP, type Socket } from 'node:net';
 import type { Address, ServiceConfig } from '../config/model';
 import { errnoText } from '../errno';
 import { isDescriptorShortage } from './socket-errors';
+import type { SocketSetup } from './sockets';
 import type { Speaker } from '../tls/verify';
 import { addressText, connectHost } from './address';
 
@@ -72,9 +73,6 @@ export interface DialOwner extends Speaker {
 
 const DIALER = Symbol('dialer');
 type DialSocket = Socket & { [DIALER]?: Dialer };
-
-/** The remote socket's options; throws with the text to log when the kernel refuses one. */
-export type SocketSetup = (socket: Socket) => void;
 
 /**
  * One connection attempt after another, starting at `start` (round-robin) and wrapping
