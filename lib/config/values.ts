@@ -42,10 +42,12 @@ export function parseInteger(value: string, message: string, min = -Infinity, ma
 // ---------------------------------------------------------------- log levels
 
 export const LEVEL_NAMES = ['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug'] as const;
-export const FACILITIES = [
-  'auth', 'authpriv', 'cron', 'daemon', 'ftp', 'kern', 'lpr', 'mail', 'news', 'syslog', 'user', 'uucp',
-  'local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7',
-] as const;
+/** syslog(3) facilities by the names `debug = FACILITY.LEVEL` accepts, with their numbers. */
+export const SYSLOG_FACILITIES: Readonly<Record<string, number>> = {
+  kern: 0, user: 1, mail: 2, daemon: 3, auth: 4, syslog: 5, lpr: 6, news: 7, uucp: 8, cron: 9,
+  authpriv: 10, ftp: 11, local0: 16, local1: 17, local2: 18, local3: 19, local4: 20, local5: 21,
+  local6: 22, local7: 23,
+};
 
 export interface DebugSetting {
   readonly facility: string | null;
@@ -63,7 +65,7 @@ export function parseDebug(value: string, inGlobal: boolean): DebugSetting {
   if (dot >= 0) {
     if (!inGlobal) throw new ValueError('Illegal debug level');
     const name = value.slice(0, dot);
-    facility = FACILITIES.find((f) => same(f, name)) ?? null;
+    facility = Object.keys(SYSLOG_FACILITIES).find((f) => same(f, name)) ?? null;
     if (facility === null) throw new ValueError('Illegal syslog facility');
     levelText = value.slice(dot + 1);
   }
