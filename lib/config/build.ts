@@ -301,7 +301,7 @@ function toServiceConfig(section: OpenSection, sniPrimary: string | null, sniPat
     source: section.source,
     client: d.client,
     accept: d.accept, connect: d.connect, redirect: d.redirect,
-    exec: d.exec, execArgs: d.execArgs, pty: d.pty, retry: d.retry, failover: d.failover, delay: d.delay,
+    exec: d.exec, execArgs: d.execArgs, retry: d.retry, failover: d.failover, delay: d.delay,
     local: d.local, protocol: d.protocol, protocolSettings: d.protocolSettings, timeouts: d.timeouts, socketOptions: d.socketOptions, reset: d.reset,
     debugLevel: d.debugLevel, logId: d.logId, acceptUid: d.acceptUid, acceptGid: d.acceptGid,
     sniPrimary, sniPattern,

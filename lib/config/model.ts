@@ -103,7 +103,6 @@ export interface ServiceConfig {
   readonly exec: string | null;
   /** `$0 $1 …`; null = just the exec path as $0. */
   readonly execArgs: readonly string[] | null;
-  readonly pty: boolean;
   readonly retry: boolean;
   readonly failover: 'prio' | 'rr';
   readonly delay: boolean;

@@ -31,7 +31,6 @@ export interface ServiceDraft {
   redirect: Address[];
   exec: string | null;
   execArgs: string[] | null;
-  pty: boolean;
   retry: boolean;
   failover: 'prio' | 'rr';
   delay: boolean;
@@ -117,7 +116,7 @@ export function newGlobalDraft(): GlobalDraft {
 
 export function newServiceDraft(): ServiceDraft {
   return {
-    client: false, accept: [], connect: [], redirect: [], exec: null, execArgs: null, pty: false, retry: false,
+    client: false, accept: [], connect: [], redirect: [], exec: null, execArgs: null, retry: false,
     failover: 'prio', delay: false, local: null, protocol: null,
     protocolSettings: { host: null, headers: [], username: null, password: null, authentication: null }, timeouts: { ...DEFAULTS.timeouts },
     socketOptions: [...DEFAULT_SOCKET_OPTIONS], reset: true, debugLevel: 5, logId: 'sequential',
@@ -487,7 +486,12 @@ export const OPTIONS: readonly OptionRow[] = [
     })),
   row({ name: 'PSKidentity', scope: 'service', help: 'identity for PSK authentication', parse: text, apply: (t, v) => { t.service.tls.PSKidentity = v; } }),
   row({ name: 'PSKsecrets', scope: 'service', help: 'secrets for PSK authentication', parse: text, apply: (t, v) => { t.service.tls.PSKsecrets = pathOrNull(v); } }),
-  row({ name: 'pty', scope: 'service', help: "yes|no allocate pseudo terminal for 'exec' option", parse: parseYesNo, apply: (t, v) => { t.service.pty = v; } }),
+  row({
+    name: 'pty', scope: 'service', help: "yes|no allocate pseudo terminal for 'exec' option", parse: parseYesNo,
+    status: (on) => on
+      ? refused("a pseudo terminal for 'exec' is not implemented; the program gets pipes")
+      : SUPPORTED,
+  }),
   row({
     name: 'redirect', scope: 'service', repeatable: true, help: '[host:]port to redirect on authentication failures',
     parse: parseTarget, status: targetStatus, apply: (t, p) => { t.service.redirect.push(p.address); },

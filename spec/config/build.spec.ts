@@ -86,6 +86,13 @@ describe('build', () => {
     assert.ok(texts.includes('5 /c.conf:1: "stack = 65536": ignored: Node.js manages its own thread stacks'));
   });
 
+  test('pty = yes is refused by name (no pseudo terminal), pty = no loads', () => {
+    const base = `[s]\ncert = ${p.serverCombined}\naccept = 0\nexec = /bin/cat\n`;
+    assert.deepEqual(errorsOf(`${base}pty = yes\n`),
+      ["/c.conf:5: \"pty = yes\": Not supported by stunnel-ts: a pseudo terminal for 'exec' is not implemented; the program gets pipes"]);
+    assert.equal(loadConfigText(`${base}pty = no\n`, '/c.conf').services.length, 1);
+  });
+
   test('protocol: proxy, socks, smtp, pop3, imap, pgsql (server), smtp/pop3/imap/pgsql/connect (client) supported, other known refused with the reason, unknown as stunnel', () => {
     const base = `[s]\ncert = ${p.serverCombined}\naccept = 0\nconnect = 1\n`;
     for (const protocol of ['proxy', 'smtp', 'pop3', 'imap', 'pgsql']) {
