@@ -29,6 +29,7 @@ import { ExecConnectLoop } from './exec-connect';
 import { ConnectionIds } from './ids';
 import { clientsAllowed, descriptorLimit, wallDescriptor } from './limits';
 import { Listener } from './listener';
+import { checkNodeInternals, descriptorOf } from '../node-internals';
 import type { RuntimeService } from './service';
 import { socketSetup } from './sockets';
 import { Tunnel, type TunnelHost } from './tunnel';
@@ -70,6 +71,7 @@ export class Engine extends EventEmitter implements TunnelHost {
   /** `passphrases`: how encrypted private keys are unlocked (by default they cannot be). */
   constructor(readonly log: LogWriter, readonly passphrases: PassphraseBook = new PassphraseBook(null)) {
     super();
+    checkNodeInternals();
   }
 
   /** How many connections run at once before new ones are refused. */
@@ -312,7 +314,8 @@ export class Engine extends EventEmitter implements TunnelHost {
       }
       this.#suspendedUntil = 0;
     }
-    const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
+    // No descriptor: the socket closed before this turn; the tunnel will see it end.
+    const fd = descriptorOf(socket) ?? -1;
     if (fd >= this.#fdWallAt) {
       socket.destroy();
       this.#suspend('local socket: Too many open files (24)');
