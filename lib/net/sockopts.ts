@@ -13,7 +13,7 @@ import type { SocketOption } from '../config/model';
 import { SOCKET_OPTIONS, type SocketOptionRow } from '../config/values';
 import { errnoMessage } from '../errno';
 import { descriptorOf } from '../node-internals';
-import { nativeAddon, type NativeAddon } from '../process/native';
+import { nativeAddon, type NativeAddon } from '../native';
 
 /** stunnel's `-sockets` table (config/values), by name: the options a configuration can set. */
 const BY_NAME: ReadonlyMap<string, SocketOptionRow> = new Map(SOCKET_OPTIONS.map((row) => [row.name, row]));

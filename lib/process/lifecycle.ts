@@ -21,7 +21,7 @@ import { StartupError } from '../errors';
 import { configFailureLines, contextFailureLines } from './failures';
 import { readOpenFilesLimit } from '../engine/limits';
 import { limitLine } from './limits';
-import { nativeAddon } from './native';
+import { nativeAddon } from '../native';
 import { confine } from './privileges';
 import { startupBanner } from './banner';
 import { WorkersPrimary } from './primary';

@@ -7,7 +7,7 @@
 import type { GlobalConfig } from '../config/model';
 import { errnoMessage, errnoText } from '../errno';
 import { StartupError } from '../errors';
-import { requireNative } from './native';
+import { requireNative } from '../native';
 
 /** Confines the process to DIR (cwd becomes the jail's `/`). */
 export function enterChroot(dir: string): void {

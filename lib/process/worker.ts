@@ -17,7 +17,7 @@ import { setConnectionIdPrefix } from '../engine/ids';
 import { Log, logSettingsFrom, type LogSettings } from '../log';
 import { configFailureLines } from './failures';
 import { isCommand, type Command, type WorkerEvent } from './messages';
-import { nativeAddon } from './native';
+import { nativeAddon } from '../native';
 import { confine } from './privileges';
 import { shareTicketKeys } from './ticketkeys';
 
