@@ -9,7 +9,8 @@
 import type * as net from 'node:net';
 import { endianness } from 'node:os';
 import type { SocketOption } from '../config/model';
-import { errnoMessage, nativeAddon, type NativeAddon } from '../process/native';
+import { errnoMessage } from '../errno';
+import { nativeAddon, type NativeAddon } from '../process/native';
 
 /** How an option's value is laid out in C. */
 type ValueKind = 'bool' | 'int' | 'linger' | 'timeval' | 'string';

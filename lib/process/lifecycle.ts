@@ -11,7 +11,7 @@ import { createReadStream, createWriteStream, fstatSync, readFileSync, realpathS
 import { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { decodeConfigBytes } from '../config/lexer';
-import { loadConfig, loadConfigText, readConfigDescriptor } from '../config/load';
+import { DEFAULT_CONFIG_FILE, loadConfig, loadConfigText, readConfigDescriptor } from '../config/load';
 import type { Config, ServiceConfig } from '../config/model';
 import { Engine } from '../engine/engine';
 import { Log } from '../log';
@@ -20,7 +20,8 @@ import { PassphraseBook, terminalAsker } from '../tls/passphrase';
 import { daemonSecrets, daemonStatusPipe, spawnDaemon, type DaemonStatus } from './daemon';
 import { StartupError } from '../errors';
 import { configFailureLines, contextFailureLines } from './failures';
-import { limitLine, readOpenFilesLimit } from './limits';
+import { readOpenFilesLimit } from '../engine/limits';
+import { limitLine } from './limits';
 import { nativeAddon } from './native';
 import { confine } from './privileges';
 import { startupBanner } from './banner';
@@ -65,7 +66,7 @@ export async function run(request: RunRequest): Promise<number> {
       configBytes = readConfigDescriptor(fd);
       config = loadConfigText(decodeConfigBytes(configBytes), String(fd));
     } else {
-      const file = request.configFile ?? '/etc/stunnel/stunnel.conf';
+      const file = request.configFile ?? DEFAULT_CONFIG_FILE;
       log.write(5, 'ui', `Reading configuration from file ${safeRealpath(file)}`);
       config = loadConfig({ file });
     }
