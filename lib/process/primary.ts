@@ -9,7 +9,7 @@
  * own pid, and then supervises: a worker that dies is logged and replaced; HUP, USR1, USR2
  * and TERM/INT/QUIT are carried out by all workers. It keeps root (when started as root)
  * because replacements must read the keys and the primary binds the sockets workers ask
- * for; chroot and the privilege drop happen in each worker. Files the configuration names
+ * for (those of the configuration only: process/bindguard); chroot and the privilege drop happen in each worker. Files the configuration names
  * inside the chroot (`pid`, `output`) are opened by the primary at the same place from outside,
  * and always with the rights of the `setuid`/`setgid` user (process/privileges `withIdentity`):
  * as root it would follow whatever symlink that user planted in its own directories.
@@ -22,6 +22,7 @@ import { removeStaleSocketFiles } from '../engine/listener';
 import { StartupError } from '../errors';
 import type { Log, LogSettings } from '../log';
 import type { Server } from './serve';
+import { grantedBinds } from './bindguard';
 import { PidFile } from './pidfile';
 import { identityOf, withIdentity } from './privileges';
 import { settingsFor } from './startup';
@@ -101,6 +102,7 @@ export class WorkersPrimary implements Server {
     const settings = primarySettings(config, this.#stderr);
     asWorkerUser(config, () => this.#log.open(settings));
     removeStaleSocketFiles(config, null);
+    this.#pool.granted = await grantedBinds(config);
     this.#pool.setup = this.#workerSetup();
     await this.#pool.startAll(this.#count, shown);
   }
@@ -114,14 +116,18 @@ export class WorkersPrimary implements Server {
     const settings = primarySettings(next, this.#stderr);
     asWorkerUser(next, () => this.#log.reconfigure(settings));
     removeStaleSocketFiles(next, running);
+    const [before, after] = [this.#pool.granted, await grantedBinds(next)];
+    this.#pool.granted = new Set([...before, ...after]);
     const { failures, reloaded } = await this.#pool.reload(this.#workerSetup(bytes));
     if (failures.length > 0) {
       // Some workers could not take it: every worker goes back to the running configuration.
       await this.#pool.revert(reloaded, this.#workerSetup());
+      this.#pool.granted = before;
       asWorkerUser(running, () => this.#log.reconfigure(primarySettings(running, this.#stderr)));
       throw new StartupError(failures.flat());
     }
     this.#configBytes = bytes;
+    this.#pool.granted = after;
     this.#pool.setup = this.#workerSetup();
     if (next.global.workers !== this.#count) {
       this.#log.write(4, 'ui', `workers = ${next.global.workers} takes effect at the next start; ${this.#count} workers keep running`);
