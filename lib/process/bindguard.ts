@@ -38,7 +38,7 @@ function requestKey(request: Readonly<Record<string, unknown>>): BindKey {
   const { address, port, addressType, fd } = request;
   const plain = (fd === undefined || fd === null) && typeof address === 'string';
   if (plain && addressType === -1 && port === -1) return `unix:${address}`;
-  if (plain && (addressType === 4 || addressType === 6) && Number.isInteger(port)) return `inet:${address}:${port}`;
+  if (plain && (addressType === 4 || addressType === 6) && Number.isInteger(port)) return `inet:${address}:${port as number}`;
   return JSON.stringify({ address, port, addressType, fd });
 }
 
