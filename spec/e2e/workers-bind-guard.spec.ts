@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { runStunnelTs } from '../helpers/daemon';
 import { closedPort, exchange } from '../helpers/config';
 import { echoConf, EchoBench } from '../process/echo-bench';
-import { nextLine, tlsClient } from '../process/harness';
+import { nextLine, regexText, tlsClient } from '../process/harness';
 
 const NOBODY = 65534;
 const bench = new EchoBench('stunnel-ts-bind-guard-');
@@ -60,7 +60,7 @@ test('a worker asking for a socket the configuration does not name is killed and
 
     const asked = [[1, `unix:${socketPath}`], [2, `inet:127.0.0.1:${port}`]] as const;
     for (const [id, key] of asked) {
-      const escaped = key.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+      const escaped = regexText(key);
       await daemon.waitFor(new RegExp(`LOG4\\[ui\\]: Worker ${id} \\(pid \\d+\\) sent a message of no known shape: dropped$`));
       await daemon.waitFor(new RegExp(`LOG3\\[ui\\]: Worker ${id} \\(pid \\d+\\) asked to bind ${escaped}, which the configuration does not name: killed$`));
       await daemon.waitFor(new RegExp(`LOG3\\[ui\\]: Worker ${id} \\(pid \\d+\\) exited on signal SIGKILL; restarting$`));

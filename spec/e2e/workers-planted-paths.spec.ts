@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { Running, runStunnelTs } from '../helpers/daemon';
 import { exchange } from '../helpers/config';
 import { havePeers } from '../helpers/peers';
-import { nextLine, tlsClient } from '../process/harness';
+import { nextLine, regexText, tlsClient } from '../process/harness';
 import { EchoBench } from '../process/echo-bench';
 
 const NOBODY = 65534;
@@ -46,10 +46,6 @@ function conf(name: string, files: { output: string; pid?: string }, workers = 2
   return bench.writeEchoConf(name, globals.join('\n'));
 }
 
-function escaped(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-}
-
 /** Runs a start that must fail: resolves with its exit code once it printed `re` (or started, which fails the test). */
 async function failedStart(daemon: Running, re: RegExp): Promise<number | null> {
   bench.stopAtEnd(daemon);
@@ -69,7 +65,7 @@ test('start: the log file is the user\'s symlink to a new or an existing root fi
   for (const [target, file] of [[join(root, 'ld.so.preload'), 'new.log'], [existing, 'existing.log']]) {
     const output = join(home, file);
     plant(target, output);
-    const cannot = new RegExp(`^\\[!\\] Cannot open log file: ${escaped(output)}$`);
+    const cannot = new RegExp(`^\\[!\\] Cannot open log file: ${regexText(output)}$`);
     assert.equal(await failedStart(runStunnelTs([conf(file, { output })]), cannot), 1);
     if (havePeers(t, 'stunnel4')) assert.equal(await failedStart(stunnel4(conf(`${file}-theirs`, { output }, 1)), cannot), 1);
   }
@@ -90,7 +86,7 @@ test('SIGUSR1 and SIGHUP after a rotation: a symlink planted at the log\'s name 
   const victim = join(root, 'victim');
   renameSync(output, output + '.1');
   plant(victim, output);
-  const cannot = new RegExp(`LOG3\\[ui\\]: Cannot open log file: ${escaped(output)}$`);
+  const cannot = new RegExp(`LOG3\\[ui\\]: Cannot open log file: ${regexText(output)}$`);
   const reopenFailed = nextLine(daemon, cannot);
   daemon.child.kill('SIGUSR1');
   await reopenFailed;
@@ -109,7 +105,7 @@ test('pid file: a directory that is the user\'s symlink at start → Cannot crea
   const lines = [`Cannot create pid file ${pid}`, 'create: Permission denied (13)'];
   const check = async (daemon: Running) => {
     // After the log opened, as `[!] text` (ours) or as a foreground log line (stunnel's).
-    const code = await failedStart(daemon, new RegExp(`(?:^\\[!\\] |LOG3\\[ui\\]: )${escaped(lines[0])}$`));
+    const code = await failedStart(daemon, new RegExp(`(?:^\\[!\\] |LOG3\\[ui\\]: )${regexText(lines[0])}$`));
     assert.equal(code, 1);
     assert.ok(daemon.lines.some((l) => l.endsWith(` ${lines[1]}`)), daemon.lines.join('\n'));
   };
