@@ -48,9 +48,15 @@ function requestKey(request: Readonly<Record<string, unknown>>): BindKey {
  * requests. They arrive as 'internalMessage' events ({ cmd: 'NODE_CLUSTER', act, … }) on the
  * worker's ChildProcess, one object for every listener; this listener runs first
  * (prependListener), and a request whose `act` it renames is ignored by node:cluster's own.
+ * Throws when node:cluster listens for no such event (a Node that changed it): no worker then
+ * runs unguarded.
  */
 export function guardBinds(worker: Worker, granted: () => ReadonlySet<BindKey>, refuse: (key: BindKey) => void): void {
   const child = worker.process as unknown as NodeJS.EventEmitter;
+  if (child.listenerCount('internalMessage') === 0) {
+    worker.process.kill('SIGKILL');
+    throw new Error('node:cluster takes no internalMessage events: the binds of workers cannot be guarded');
+  }
   child.prependListener('internalMessage', (message: unknown) => {
     if (typeof message !== 'object' || message === null) return;
     const request = message as Record<string, unknown>;
