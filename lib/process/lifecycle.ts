@@ -10,13 +10,14 @@ import cluster from 'node:cluster';
 import { createReadStream, createWriteStream, fstatSync, readFileSync, realpathSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
-import { DEFAULT_CONFIG_FILE, loadConfig } from '../config/load';
+import { decodeConfigBytes } from '../config/lexer';
+import { DEFAULT_CONFIG_FILE, loadConfig, loadConfigText, readConfigDescriptor } from '../config/load';
 import type { Config, ServiceConfig } from '../config/model';
 import { Engine } from '../engine/engine';
 import { Log } from '../log';
 import { unlockKeys } from '../tls/context';
 import { PassphraseBook, terminalAsker } from '../tls/passphrase';
-import { daemonSecrets, daemonStatusPipe, rewindableDescriptor, spawnDaemon, type DaemonStatus } from './daemon';
+import { daemonSecrets, daemonStatusPipe, spawnDaemon, type DaemonStatus } from './daemon';
 import { StartupError } from '../errors';
 import { configFailureLines, contextFailureLines } from './failures';
 import { readOpenFilesLimit } from '../engine/limits';
@@ -61,9 +62,9 @@ export async function run(request: RunRequest): Promise<number> {
   try {
     if (fd !== undefined) {
       log.write(5, 'ui', `Reading configuration from descriptor ${fd}`);
-      // The text may be handed on (to a daemon child, to workers): keep it readable again behind fd.
-      configBytes = rewindableDescriptor(fd);
-      config = loadConfig({ fd });
+      // Read once into memory: the text is handed on (to a daemon child, to workers) from here.
+      configBytes = readConfigDescriptor(fd);
+      config = loadConfigText(decodeConfigBytes(configBytes), String(fd));
     } else {
       const file = request.configFile ?? DEFAULT_CONFIG_FILE;
       log.write(5, 'ui', `Reading configuration from file ${safeRealpath(file)}`);

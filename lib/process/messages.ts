@@ -44,8 +44,35 @@ export type WorkerEvent =
   | { readonly event: 'reloaded'; readonly failure: readonly string[] | null }
   | { readonly event: 'connections'; readonly list: readonly ActiveConnection[] };
 
+/*
+ * Validation. Workers run as the service user: the primary, which keeps root, takes nothing
+ * from them on trust. Every event type has one validator of its shape below; a message that
+ * names no known event, or fails its validator, is dropped (and reported by the caller).
+ * A new event type adds its row: the table must cover every `event` of WorkerEvent.
+ */
+type Fields = Readonly<Record<string, unknown>>;
+
+const isString = (value: unknown): value is string => typeof value === 'string';
+const isCount = (value: unknown): boolean => Number.isSafeInteger(value) && (value as number) >= 0;
+const isStringList = (value: unknown): boolean => Array.isArray(value) && value.every(isString);
+const isConnection = (value: unknown): boolean => typeof value === 'object' && value !== null &&
+  isString((value as Fields).service) && isString((value as Fields).id) &&
+  isCount((value as Fields).sentToTls) && isCount((value as Fields).sentToSocket);
+
+const WORKER_EVENT_SHAPES: { readonly [K in WorkerEvent['event']]: (message: Fields) => boolean } = {
+  waiting: () => true,
+  ready: () => true,
+  failed: (m) => isStringList(m.lines),
+  reloaded: (m) => m.failure === null || isStringList(m.failure),
+  connections: (m) => Array.isArray(m.list) && m.list.every(isConnection),
+};
+
+/** True when `message` is a worker event of a known type with that type's shape. */
 export function isWorkerEvent(message: unknown): message is WorkerEvent {
-  return typeof message === 'object' && message !== null && typeof (message as { event?: unknown }).event === 'string';
+  if (typeof message !== 'object' || message === null || Array.isArray(message)) return false;
+  const event = (message as Fields).event;
+  if (!isString(event) || !Object.hasOwn(WORKER_EVENT_SHAPES, event)) return false;
+  return WORKER_EVENT_SHAPES[event as WorkerEvent['event']](message as Fields);
 }
 
 export function isCommand(message: unknown): message is Command {

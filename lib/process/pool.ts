@@ -10,12 +10,17 @@
  * itself to every worker and each worker accepts from it directly; the kernel wakes one
  * of them per connection. Node's default, round-robin (SCHED_RR, or
  * NODE_CLUSTER_SCHED_POLICY=rr), has the primary accept every connection and pass it on,
- * which costs the primary CPU on every connection.
+ * which costs the primary CPU on every connection. Only the addresses in `granted` are bound
+ * (process/bindguard): a worker asking for another is killed, and replaced.
+ *
+ * Every message from a worker is checked against its type's shape (process/messages) before
+ * the primary acts on it; one that fails is dropped and logged.
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { ActiveConnection } from '../engine/engine';
 import { StartupError } from '../errors';
 import type { LogWriter } from '../log';
+import { guardBinds, type BindKey } from './bindguard';
 import { isWorkerEvent, type Command, type WorkerEvent } from './messages';
 
 /** How long a worker that stopped answering gets before it is killed / left out. */
@@ -83,6 +88,8 @@ export class WorkerPool {
   #setup: WorkerSetup;
   #stopping = false;
   readonly #restartTimers = new Set<NodeJS.Timeout>();
+  /** The listening addresses workers may have bound (set from the configuration before they ask). */
+  granted: ReadonlySet<BindKey> = new Set();
 
   constructor(readonly log: LogWriter, setup: WorkerSetup) {
     this.#setup = setup;
@@ -111,6 +118,14 @@ export class WorkerPool {
     const worker = cluster.fork();
     const member: Member = { worker, pid: worker.process.pid ?? 0, startedAt: Date.now(), ready: false };
     this.#members.set(worker.id, member);
+    const name = `Worker ${worker.id} (pid ${member.pid})`;
+    guardBinds(worker, () => this.granted, (key) => {
+      this.log.write(3, 'ui', `${name} asked to bind ${key}, which the configuration does not name: killed`);
+      worker.process.kill('SIGKILL');
+    });
+    worker.on('message', (message: unknown) => {
+      if (!isWorkerEvent(message)) this.log.write(4, 'ui', `${name} sent a message of no known shape: dropped`);
+    });
     return new Promise((resolve, reject) => {
       const done = () => {
         worker.off('message', onMessage);

@@ -13,7 +13,7 @@ import type { Log } from '../log';
 import type { DaemonStatus } from './daemon';
 import { StartupError } from '../errors';
 import { configFailureLines, contextFailureLines } from './failures';
-import { PidFile } from './pidfile';
+import type { PidFile } from './pidfile';
 import { readReloadSource, serveUntilTerminated, settingsFor, startup, type LinePrinter } from './startup';
 
 /** What serves the connections: an engine in this process, or a pool of workers. */
@@ -22,8 +22,8 @@ export interface Server {
   check(config: Config): void;
   /** Serves the configuration just checked: listening, confined, its log open. */
   start(config: Config): Promise<void>;
-  /** The configuration's `pid` file as this process reaches it. */
-  pidPath(config: Config, pid: string): string;
+  /** The configuration's `pid` file as this process reaches it (and with whose rights). */
+  pidFile(config: Config, pid: string): PidFile;
   /** Switches from `running` to `next` (read as `bytes`), checking it first; throws its error lines, `running` kept. */
   reload(next: Config, bytes: Buffer, running: Config): Promise<void>;
   /** SIGUSR1: the log file opened again (after a rotation). */
@@ -64,7 +64,7 @@ export async function serveDaemon(request: DaemonRequest, server: Server): Promi
     }
     const pid = config.global.pid;
     if (pid !== null) {
-      pidFile = new PidFile(server.pidPath(config, pid));
+      pidFile = server.pidFile(config, pid);
       pidFile.create();
       log.write(7, 'ui', `Created pid file ${pid}`);
     }

@@ -8,6 +8,7 @@ import type { Config } from '../config/model';
 import { Engine, type Prepared } from '../engine/engine';
 import type { Log } from '../log';
 import type { PassphraseBook } from '../tls/passphrase';
+import { PidFile } from './pidfile';
 import { confine } from './privileges';
 import type { Server } from './serve';
 import { settingsFor } from './startup';
@@ -35,8 +36,9 @@ export class SingleProcess implements Server {
     this.#log.open(settingsFor(config, this.#stderr));
   }
 
-  pidPath(_config: Config, pid: string): string {
-    return pid;
+  /** Written after the privilege drop: already with the dropped user's rights. */
+  pidFile(_config: Config, pid: string): PidFile {
+    return new PidFile(pid);
   }
 
   async reload(next: Config): Promise<void> {
