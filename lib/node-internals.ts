@@ -18,11 +18,14 @@
  *                                                (the public `ticketKeys` option only at creation)
  *   sessionServer       TLSSocket `server` option  the object Node asks for session-id sessions
  *                                                ('newSession'/'resumeSession'), without a tls.Server
+ *   interceptClusterBinds  cluster 'internalMessage'  the primary refuses a worker's bind request
+ *                                                (node:cluster has no public hook for them)
  */
 import type { Server, Socket } from 'node:net';
 import { createSecureContext, TLSSocket, type SecureContext, type Server as TlsServer } from 'node:tls';
 import { Socket as NetSocket } from 'node:net';
 import type { EventEmitter } from 'node:events';
+import type { Worker } from 'node:cluster';
 import { StartupError } from './errors';
 
 interface TcpHandle {
@@ -75,6 +78,25 @@ export function setContextTicketKeys(context: SecureContext, keys: Buffer): void
  */
 export function sessionServer(cache: EventEmitter | null): TlsServer | undefined {
   return (cache ?? undefined) as unknown as TlsServer | undefined;
+}
+
+/**
+ * Lets `allow(request)` decide each bind request of a cluster worker before node:cluster serves
+ * it. They arrive as 'internalMessage' events ({ cmd: 'NODE_CLUSTER', act: 'queryServer', address,
+ * port, addressType, fd, … }) on the worker's ChildProcess; this listener runs first, and a request
+ * whose `act` it renames is ignored by node:cluster's own. False when node:cluster listens for no
+ * such event (a Node that changed it).
+ */
+export function interceptClusterBinds(worker: Worker, allow: (request: Readonly<Record<string, unknown>>) => boolean): boolean {
+  const child = worker.process as unknown as EventEmitter;
+  if (child.listenerCount('internalMessage') === 0) return false;
+  child.prependListener('internalMessage', (message: unknown) => {
+    if (typeof message !== 'object' || message === null) return;
+    const request = message as Record<string, unknown>;
+    if (request.cmd !== 'NODE_CLUSTER' || request.act !== 'queryServer') return;
+    if (!allow(request)) request.act = 'refusedByStunnelTs';
+  });
+  return true;
 }
 
 /** Each internal this module relies on, and whether this Node has it. */

@@ -14,6 +14,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { Config } from '../config/model';
 import { listenHost } from '../engine/address';
+import { interceptClusterBinds } from '../node-internals';
 
 /** What a worker asks to have bound: `inet:HOST:PORT` or `unix:PATH`, or what it was as text. */
 export type BindKey = string;
@@ -44,26 +45,19 @@ function requestKey(request: Readonly<Record<string, unknown>>): BindKey {
 
 /**
  * Calls `refuse(key)` instead of letting node:cluster bind a request of `worker` that `granted()`
- * does not hold. Node private API, kept here alone: node:cluster has no public hook for its
- * requests. They arrive as 'internalMessage' events ({ cmd: 'NODE_CLUSTER', act, … }) on the
- * worker's ChildProcess, one object for every listener; this listener runs first
- * (prependListener), and a request whose `act` it renames is ignored by node:cluster's own.
- * Throws when node:cluster listens for no such event (a Node that changed it): no worker then
- * runs unguarded.
+ * does not hold. node:cluster has no public hook for its bind requests: lib/node-internals holds
+ * the one that is used. Throws (after killing the worker) when this Node does not offer it, so no
+ * worker runs unguarded.
  */
 export function guardBinds(worker: Worker, granted: () => ReadonlySet<BindKey>, refuse: (key: BindKey) => void): void {
-  const child = worker.process as unknown as NodeJS.EventEmitter;
-  if (child.listenerCount('internalMessage') === 0) {
+  const hooked = interceptClusterBinds(worker, (request) => {
+    const key = requestKey(request);
+    if (granted().has(key)) return true;
+    refuse(key);
+    return false;
+  });
+  if (!hooked) {
     worker.process.kill('SIGKILL');
     throw new Error('node:cluster takes no internalMessage events: the binds of workers cannot be guarded');
   }
-  child.prependListener('internalMessage', (message: unknown) => {
-    if (typeof message !== 'object' || message === null) return;
-    const request = message as Record<string, unknown>;
-    if (request.cmd !== 'NODE_CLUSTER' || request.act !== 'queryServer') return;
-    const key = requestKey(request);
-    if (granted().has(key)) return;
-    request.act = 'refusedByStunnelTs';
-    refuse(key);
-  });
 }
