@@ -26,7 +26,7 @@ import { inOwnNamespace } from '../helpers/netns';
 /** Not loopback, so a SOCKS server may connect to it; only inside this file's own namespace. */
 const HOST = '10.77.0.1';
 
-if (inOwnNamespace(__filename, 'the SOCKS scenario, run in a network namespace of its own')) inside();
+if (inOwnNamespace(__filename, 'the SOCKS scenario, run in a network namespace of its own', { peers: ['stunnel4', 'curl'] })) inside();
 
 function inside(): void {
   const p = pki();

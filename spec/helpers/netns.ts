@@ -8,14 +8,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { havePeers, type PeerName } from './peers';
 
 const INSIDE = 'STUNNEL_TS_IN_NETNS';
 
-/** True inside the namespace (declare the tests); outside, declares the test that runs `file` in one. */
-export function inOwnNamespace(file: string, name: string, options: { mount?: boolean } = {}): boolean {
+/**
+ * True inside the namespace (declare the tests); outside, declares the test that runs `file` in
+ * one, asking first for `unshare`, `ip` (and `mount`) and the `peers` the tests inside need.
+ */
+export function inOwnNamespace(file: string, name: string, options: { mount?: boolean; peers?: PeerName[] } = {}): boolean {
   if (process.env[INSIDE] === '1') return true;
   const flags = options.mount ? ['-n', '-m', '--propagation', 'private'] : ['-n'];
   test(name, (t) => {
+    if (!havePeers(t, 'unshare', 'ip', ...(options.mount ? ['mount' as const] : []), ...(options.peers ?? []))) return;
     const probe = spawnSync('unshare', [...flags, 'true']);
     if (probe.status !== 0) {
       t.skip(`cannot create a namespace here (unshare ${flags.join(' ')}: ${String(probe.stderr).trim() || probe.error?.message})`);
