@@ -57,10 +57,12 @@ function portBytes(port: number): Buffer {
 
 const family = (ip: string) => (isIP(ip) === 6 ? 'IPv6' : 'IPv4');
 
-/** The first address of `name`, or why not. */
+/** Every address of `name`, or null (logged) when it has none. */
 async function resolve(name: string, version: 'SOCKS5' | 'SOCKS4a', log: Speaker): Promise<string[] | null> {
   try {
-    const found = await lookup(name, { all: true });
+    // Node answers an empty name with no address and no error (getaddrinfo refuses it).
+    const found = name === '' ? [] : await lookup(name, { all: true });
+    if (found.length === 0) throw new Error(`getaddrinfo ENOTFOUND ${name}`);
     log.say(6, `${version} resolved "${name}" to ${found.length} host(s)`);
     return found.map((a) => a.address);
   } catch (err) {

@@ -145,6 +145,8 @@ function inside(): void {
         ['0500', `05020004${'00'.repeat(15)}010050`], /SOCKS connection to the IPv6 loopback rejected$/, 'closed'],
       ['SOCKS4 to the IPv4 loopback', [Buffer.concat([Buffer.from([4, 1]), port(80), ipv4('127.0.0.1'), Buffer.from([0])])],
         ['005b00507f000001'], /SOCKS connection to the IPv4 loopback rejected$/, 'closed'],
+      ['SOCKS5 an empty name', [Buffer.from([5, 1, 0]), Buffer.from([5, 1, 0, 3, 0, 0, 80])],
+        ['0500', '05040001000000000000'], /SOCKS5 failed to resolve ""$/, 'closed'],
       ['an HTTP request instead of SOCKS', [Buffer.from('GET / HTTP/1.1\r\n\r\n')], [], /Unsupported SOCKS version 0x47$/, 'reset'],
     ];
     for (const [name, steps, replies, line, status] of refusals) {
