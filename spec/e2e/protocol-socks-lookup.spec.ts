@@ -236,6 +236,21 @@ function inside(): void {
     assert.equal(got.bytes, TOTAL);
     assert.equal(got.sha, expected.digest('hex'));
   });
+
+  test('two lookups that do not answer leave other clients\' names to resolve, as stunnel\'s thread per connection does', {
+    todo: 'Node (libuv) runs at most (UV_THREADPOOL_SIZE + 1) / 2 = 2 getaddrinfo at once: two silent lookups hold every other one, for up to glibc\'s timeout',
+  }, async () => {
+    const request = (name: string) => Buffer.concat([Buffer.from([5, 1, 0, 3, name.length]), Buffer.from(name), port(80)]);
+    for (const name of ['silent-1.socks.test', 'silent-2.socks.test']) {
+      const c = await socks5Client();
+      c.socket.write(request(name));
+      await resolver.asked(name);
+    }
+    const resolved = nextLine(daemon, /LOG6\[\d+\]: SOCKS5 resolved "localhost" to \d+ host\(s\)$/, 5000);
+    const c = await socks5Client();
+    c.socket.write(request('localhost'));
+    await resolved;
+  });
 }
 
 if (inOwnNamespace(__filename, 'a SOCKS client streaming during a pending lookup, in namespaces of its own', { mount: true })) inside();
