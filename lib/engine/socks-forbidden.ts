@@ -16,9 +16,9 @@ import { isIP } from 'node:net';
 
 export type Forbidden = `${'IPv4' | 'IPv6'} ${'loopback' | 'unspecified address'}`;
 
-/** An IPv6 address in its shortest form (`::1`, `::ffff:7f00:1`); IPv4 as it is. */
+/** An IPv6 address in its shortest form (`::1`, `::ffff:7f00:1`), without a zone (`%eth0`); IPv4 as it is. */
 export function normalized(ip: string): string {
-  return isIP(ip) === 6 ? new URL(`http://[${ip}]/`).hostname.slice(1, -1) : ip;
+  return isIP(ip) === 6 ? new URL(`http://[${ip.replace(/%.*$/, '')}]/`).hostname.slice(1, -1) : ip;
 }
 
 /** The address bytes of an IP: 4 for IPv4, 16 for IPv6. */

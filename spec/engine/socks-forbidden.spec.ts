@@ -20,12 +20,14 @@ test('the IPv4 loopback and unspecified ranges, in every IPv6 spelling the kerne
     ['0:0:0:0:0:0:0:1', 'IPv6 loopback'],
     ['::', 'IPv6 unspecified address'],
     ['0:0:0:0:0:0:0:0', 'IPv6 unspecified address'],
+    ['::1%lo', 'IPv6 loopback'],
+    ['::ffff:127.0.0.1%1', 'IPv4 loopback'],
   ];
   for (const [ip, why] of cases) assert.equal(forbidden(ip), why, ip);
 });
 
 test('other hosts may be reached, mapped or not', () => {
-  for (const ip of ['10.77.0.1', '1.0.0.0', '126.255.255.255', '128.0.0.1', '::ffff:10.0.0.1', '::2:0:0:1', '::1:0:0:0:1', '2001:db8::1', 'fe80::1', '::ffff:1:7f00:1']) {
+  for (const ip of ['10.77.0.1', '1.0.0.0', '126.255.255.255', '128.0.0.1', '::ffff:10.0.0.1', '::2:0:0:1', '::1:0:0:0:1', '2001:db8::1', 'fe80::1', 'fe80::1%eth0', '::ffff:1:7f00:1']) {
     assert.equal(forbidden(ip), null, ip);
   }
 });
