@@ -144,8 +144,10 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
 
   /** Starts serving; everything after this is driven by events. */
   start(): void {
+    const name = this.#config.name;
+    // stunnel's first line of every connection (its thread start); its test suite waits on it in inetd mode.
+    if (this.wants(7)) this.say(7, `Service [${name}] started`);
     if (this.wants(5)) {
-      const name = this.#config.name;
       this.say(5, this.peer ? `Service [${name}] accepted connection from ${this.peer}` : `Service [${name}] accepted connection`);
     }
     if (this.#config.client || isServerProtocol(this.#config.protocol)) {
