@@ -15,7 +15,7 @@ import { connect as tcpConnect } from 'node:net';
 import { once } from 'node:events';
 import { rmSync } from 'node:fs';
 import { BIN, Running, tempDir, writeConf } from '../helpers/daemon';
-import { backend, captureClientHello, runToExit, type Backend } from '../helpers/net';
+import { backend, captureClientHello, lineCount, runToExit, type Backend } from '../helpers/net';
 import { assertPeers, skipWithout } from '../helpers/peers';
 import { pki } from '../helpers/pki';
 
@@ -27,8 +27,10 @@ let primaryBackend: Backend;
 /** Python's ssl client: SNI name, optional client certificate; sends `Hello 0\n` and prints what comes back. */
 const CLIENT = `
 import socket, ssl, sys
-port, name, cert, key = sys.argv[1:5]
+port, name, cert, key, version = sys.argv[1:6]
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+if version == '1.2':
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
 ctx.check_hostname = False
 ctx.verify_mode = ssl.CERT_NONE
 if cert != '-':
@@ -89,8 +91,8 @@ async function startServer(program: string[], primaryExtra: string, secondaryExt
   }
 }
 
-async function pythonClient(port: number, name: string, withCert: boolean): Promise<string> {
-  const args = ['-c', CLIENT, String(port), name, withCert ? p.clientCert : '-', withCert ? p.clientKey : '-'];
+async function pythonClient(port: number, name: string, withCert: boolean, version: '1.2' | '1.3' = '1.3'): Promise<string> {
+  const args = ['-c', CLIENT, String(port), name, withCert ? p.clientCert : '-', withCert ? p.clientKey : '-', version];
   const r = await runToExit('python3', args);
   assert.equal(r.hung, false);
   return r.out.trim();
@@ -119,10 +121,12 @@ for (const [label, { cmd, skip }] of Object.entries(PROGRAMS)) {
       const before = echo.receivedHashes.size + echo.sockets.size;
       const { daemon, port } = await startServer(cmd, '', `verifyChain = yes\nCAfile = ${p.caFile}`);
       try {
-        const out = await pythonClient(port, 'sni.mydomain.com', false);
-        assert.match(out, /^ERR /, daemon.lines.join('\n'));
-        const refused = await daemon.waitFor(/LOG3\[\d+\]: SSL_accept: .*peer did not return a certificate/);
-        assert.match(refused.input!, /error:0A0000C7:SSL routines::peer did not return a certificate/);
+        for (const version of ['1.3', '1.2'] as const) {
+          const out = await pythonClient(port, 'sni.mydomain.com', false, version);
+          assert.match(out, /^ERR /, `TLS ${version}\n${daemon.lines.join('\n')}`);
+        }
+        const refusals = await lineCount(daemon, /LOG3\[\d+\]: SSL_accept: .*error:0A0000C7:SSL routines::peer did not return a certificate/, 2);
+        assert.equal(refusals, 2, daemon.lines.join('\n'));
         assert.match(daemon.lines.join('\n'), /LOG5\[\d+\]: SNI: switched to service \[sni\]$/m);
         assert.equal(echo.receivedHashes.size + echo.sockets.size, before, 'nothing reached the secondary\'s backend');
       } finally {
