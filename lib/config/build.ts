@@ -108,7 +108,7 @@ function applyEntry(
   }
   const status = row.status(parsed);
   if (status.kind === 'refused') {
-    report.lineError(item, `Not supported by stunnel-ts: ${status.reason}`);
+    report.lineError(item, status.words === 'stunnel' ? status.reason : `Not supported by stunnel-ts: ${status.reason}`);
     return false;
   }
   if (status.kind === 'notice') {

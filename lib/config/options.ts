@@ -156,8 +156,11 @@ export type OptionStatus =
   | { readonly kind: 'supported' }
   /** Accepted, but it has no meaning in stunnel-ts: a notice is logged at `level` (default LOG5). */
   | { readonly kind: 'notice'; readonly text: string; readonly level?: LogLevel }
-  /** Refused: `not supported by stunnel-ts`, with the reason. */
-  | { readonly kind: 'refused'; readonly reason: string };
+  /**
+   * Refused: `Not supported by stunnel-ts: ` and the reason; or, when stunnel 5.68 itself refuses
+   * the value on a build like ours (`stunnel`), the reason alone, in stunnel's words.
+   */
+  | { readonly kind: 'refused'; readonly reason: string; readonly words?: 'stunnel' };
 
 export interface ParseContext {
   /** The line is in the global part (before the first section). */
@@ -229,6 +232,7 @@ const targetStatus = (p: { warning: string | null }): OptionStatus => (p.warning
   : SUPPORTED);
 const notice = (text: string, level?: LogLevel): OptionStatus => ({ kind: 'notice', text, level });
 const refused = (reason: string): OptionStatus => ({ kind: 'refused', reason });
+const refusedAsStunnel = (text: string): OptionStatus => ({ kind: 'refused', reason: text, words: 'stunnel' });
 const onlyGlobal = <T>(apply: (g: GlobalDraft, v: T) => void) => (t: ApplyTarget, v: T): void => {
   if (t.global) apply(t.global, v);
 };
@@ -294,9 +298,8 @@ export const OPTIONS: readonly OptionRow[] = [
   row({ name: 'engineDefault', scope: 'global', help: 'TASK_LIST', parse: text, status: refused(ENGINE_REASON) }),
   row({
     name: 'fips', scope: 'global', help: null, parse: parseYesNo,
-    status: (on) => on
-      ? refused('FIPS mode needs an OpenSSL FIPS provider, which stunnel-ts does not load')
-      : notice('ignored: FIPS mode is off, as by default'),
+    // stunnel 5.68's words when its OpenSSL has no FIPS provider (its test suite skips on them).
+    status: (on) => on ? refusedAsStunnel('FIPS provider not available') : notice('ignored: FIPS mode is off, as by default'),
   }),
   row({
     name: 'foreground', scope: 'global', help: "yes|quiet|no foreground mode (don't fork, log to stderr)",

@@ -82,12 +82,12 @@ function serverSocketOptions(service: RuntimeService): TLSSocketOptions {
 
 export class Tunnel implements DialOwner, RelayOwner, Speaker {
   readonly id: string;
-  /** The service serving this connection (a server-side SNI match switches it to the secondary). */
-  service: RuntimeService;
+  /** The service serving this connection: the accepting one, until a server-side SNI match switches it to a secondary. */
+  #service: RuntimeService;
   readonly #host: TunnelHost;
-  readonly #config: ServiceConfig;
   readonly #local: Owned;
   readonly #localRaw: Socket | null;
+  /** The accepting service's `debug`: stunnel 5.68 keeps it for the connection's lines, SNI switch or not. */
   readonly #debugLevel: LogLevel;
   #peer: string | null = null;
   #phase = HANDSHAKE;
@@ -103,14 +103,28 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
 
   constructor(host: TunnelHost, service: RuntimeService, id: string, local: Duplex) {
     this.#host = host;
-    this.service = service;
-    this.#config = service.config;
+    this.#service = service;
+    this.#debugLevel = service.config.debugLevel;
     this.id = id;
     this.#local = local;
     this.#localRaw = local instanceof Socket ? local : null;
     // Half-close is relayed: an EOF from the client must not end our side (inetd's fd 0 is made without it).
     if (this.#localRaw) this.#localRaw.allowHalfOpen = true;
-    this.#debugLevel = service.config.debugLevel;
+  }
+
+  /** The service serving this connection (the SNI secondary once switched). */
+  get service(): RuntimeService {
+    return this.#service;
+  }
+
+  /**
+   * The configuration in force: the one place the tunnel reads its options from. After a
+   * server-side SNI switch it is the secondary's, whole: verification, TIMEOUTbusy, reset,
+   * protocol settings, backend (stunnel switches the connection's section the same way). The
+   * one exception, as in stunnel 5.68: the log level stays the accepting service's.
+   */
+  get config(): ServiceConfig {
+    return this.#service.config;
   }
 
   get sentToTls(): number {
@@ -144,16 +158,18 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
 
   /** Starts serving; everything after this is driven by events. */
   start(): void {
+    const name = this.config.name;
+    // stunnel's first line of every connection (its thread start); its test suite waits on it in inetd mode.
+    if (this.wants(7)) this.say(7, `Service [${name}] started`);
     if (this.wants(5)) {
-      const name = this.#config.name;
       this.say(5, this.peer ? `Service [${name}] accepted connection from ${this.peer}` : `Service [${name}] accepted connection`);
     }
-    if (this.#config.client || isServerProtocol(this.#config.protocol)) {
+    if (this.config.client || isServerProtocol(this.config.protocol)) {
       // Client mode, or a server-mode protocol that needs the backend's greeting before TLS.
       this.#watch(this.#local);
       this.#phase = DIALING;
-      this.#openRemote(this.#config.connect);
-    } else if (this.#config.protocol === 'pgsql') {
+      this.#openRemote(this.config.connect);
+    } else if (this.config.protocol === 'pgsql') {
       this.#pgsqlServer();
     } else {
       this.#serverHandshake();
@@ -187,7 +203,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
 
   /** TIMEOUTbusy: how long the peer may keep us waiting for the handshake or the protocol dialogue. */
   #armBusyTimer(): void {
-    this.#timer = setTimeout(onBusyExpired, Math.max(0, this.#config.timeouts.busy) * 1000, this);
+    this.#timer = setTimeout(onBusyExpired, Math.max(0, this.config.timeouts.busy) * 1000, this);
   }
 
   /** The handshake finished: stop watching for it; false when the tunnel has moved on meanwhile. */
@@ -206,19 +222,19 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     if (!this.#handshakeDone('secure', onServerSecure, HANDSHAKE)) return;
     const tls = this.#tls!;
     releaseTlsErrors(tls);
-    let targets = this.service.config.connect;
+    let targets = this.config.connect;
     // After a protocol dialogue the backend is connected already: no redirect then.
     const connected = this.#remote !== null;
-    if (this.service.tls.requestCert && !judgePeer(tls, this.service.config.tls, this.service.tls.trusted, this)) {
-      if (this.service.config.redirect.length === 0 || connected) {
+    if (this.service.tls.requestCert && !judgePeer(tls, this.config.tls, this.service.tls.trusted, this)) {
+      if (this.config.redirect.length === 0 || connected) {
         this.say(3, `SSL_accept: error:0A000086:SSL routines::certificate verify failed (from ${this.peer})`);
         return this.#end(tlsToldStatus(false));
       }
       this.say(5, 'Redirecting connection');
-      targets = this.service.config.redirect;
+      targets = this.config.redirect;
     }
     if (connected) return this.#startRelay(tls, this.#remote!);
-    if (this.#config.protocol === 'socks') return this.#socks(tls);
+    if (this.config.protocol === 'socks') return this.#socks(tls);
     this.#phase = DIALING;
     this.#openRemote(targets);
   }
@@ -233,7 +249,12 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     }
     if (this.wants(7)) this.say(7, `SNI: matched pattern: ${secondary.config.sniPattern}`);
     this.say(5, `SNI: switched to service [${secondary.config.name}]`);
-    this.service = secondary;
+    this.#service = secondary;
+    // The rest of the handshake is the secondary's: whether it asks for a client certificate
+    // (the context Node switches to carries the CAs, not this), and its TIMEOUTbusy.
+    setVerifyMode(this.#tls!, secondary.tls.requestCert, secondary.tls.refuseWithoutCert);
+    this.#clearTimer();
+    this.#armBusyTimer();
     return secondary.tls.secureContext;
   }
 
@@ -248,7 +269,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
 
   /** The far endpoint: the exec'd program, or a dialed socket (resolving names first with `delay`). */
   #openRemote(targets: ServiceConfig['connect']): void {
-    const config = this.service.config;
+    const config = this.config;
     if (config.exec && targets.length === 0) {
       const cert = this.#tls?.getPeerX509Certificate();
       const stream = startExec(config, {
@@ -271,7 +292,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
   }
 
   #dial(destinations: readonly Destination[]): void {
-    const config = this.service.config;
+    const config = this.config;
     const start = config.failover === 'rr' && !config.delay ? this.service.rrNext++ : 0;
     this.#dialer = new Dialer(this, config, destinations, start, this.service.remoteSetup);
     this.#dialer.next();
@@ -288,7 +309,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     this.#remote = socket;
     this.#remoteRaw = socket;
     this.#destination = destination;
-    if (this.wants(5)) this.say(5, `Service [${this.service.config.name}] connected remote server from ${socket.localAddress}:${socket.localPort}`);
+    if (this.wants(5)) this.say(5, `Service [${this.config.name}] connected remote server from ${socket.localAddress}:${socket.localPort}`);
     this.#remoteReady();
   }
 
@@ -298,14 +319,14 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
   }
 
   #remoteReady(): void {
-    if (this.service.config.client) {
-      const protocol = this.service.config.protocol;
+    if (this.config.client) {
+      const protocol = this.config.protocol;
       if (isClientProtocol(protocol)) this.#negotiate(protocol, this.#remote!);
       else this.#clientHandshake(this.#remote!);
       return;
     }
     if (this.#remoteRaw) this.#watch(this.#remoteRaw);
-    const protocol = this.service.config.protocol;
+    const protocol = this.config.protocol;
     if (isServerProtocol(protocol) && this.#tls === null) return this.#negotiateAsServer(protocol);
     if (protocol === 'proxy') this.#remote!.write(proxyHeader(this.#localRaw));
     this.#startRelay(this.#tls!, this.#remote!);
@@ -332,7 +353,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
 
   /** Server mode smtp/pop3: the dialogue with the plain client for the connected backend, then the handshake. */
   #negotiateAsServer(protocol: ServerProtocol): void {
-    this.#talkBeforeHandshake(negotiateAsServer(protocol, this.#config.protocolSettings, this.#remote!, this.#local, this));
+    this.#talkBeforeHandshake(negotiateAsServer(protocol, this.config.protocolSettings, this.#remote!, this.#local, this));
   }
 
   /**
@@ -365,7 +386,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
   #negotiate(protocol: ClientProtocol, remote: Duplex): void {
     this.#phase = NEGOTIATING;
     this.#armBusyTimer();
-    negotiate(protocol, this.#config.protocolSettings, remote, this.#local, this).then((failure) => {
+    negotiate(protocol, this.config.protocolSettings, remote, this.#local, this).then((failure) => {
       if (this.#phase !== NEGOTIATING) return;
       this.#clearTimer();
       if (failure === null) {
@@ -403,7 +424,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
   clientSecure(): void {
     if (!this.#handshakeDone('secureConnect', onClientSecure, CONNECTING_TLS)) return;
     const tls = this.#tls!;
-    if (!judgePeer(tls, this.service.config.tls, this.service.tls.trusted, this)) {
+    if (!judgePeer(tls, this.config.tls, this.service.tls.trusted, this)) {
       this.say(3, 'SSL_connect: error:0A000086:SSL routines::certificate verify failed');
       return this.#end(tlsToldStatus(true));
     }
@@ -427,7 +448,9 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
   // ─── relaying and ending ───────────────────────────────────────────────────
 
   #describeHandshake(tls: TLSSocket, server: boolean): void {
-    if (!this.wants(6)) return;
+    // stunnel 5.68 skips these when the service in force (an SNI secondary) logs below info,
+    // and writes them, like every line, at the accepting service's level.
+    if (this.config.debugLevel < 6 || !this.wants(6)) return;
     this.say(6, sessionLine(tls, server));
     this.say(6, cipherLine(tls));
   }
@@ -435,7 +458,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
   #startRelay(tls: Duplex, plain: Duplex): void {
     if (this.#phase === ENDED) return;
     this.#phase = RELAYING;
-    this.#relay = new Relay(tls, plain, this.service.config.timeouts, this, this.service.config.client);
+    this.#relay = new Relay(tls, plain, this.config.timeouts, this, this.config.client);
   }
 
   /** RelayOwner: the relay has ended. */
@@ -547,7 +570,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     if (this.wants(5)) {
       this.say(5, `Connection ${status}: ${this.sentToTls} byte(s) sent to TLS, ${this.sentToSocket} byte(s) sent to socket`);
     }
-    const reset = this.#config.reset;
+    const reset = this.config.reset;
     this.#closeSides(reset && resetsLocal(status), reset && resetsRemote(status));
     this.#finished();
   }
@@ -557,7 +580,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
    * and the connect side (the TLS socket wrapping it in client mode).
    */
   #closeSides(resetLocal: boolean, resetRemote: boolean): void {
-    const client = this.#config.client;
+    const client = this.config.client;
     const localStream = !client && this.#tls ? this.#tls : this.#local;
     closeStream(localStream, this.#localRaw, resetLocal);
     const remoteStream = client && this.#tls ? this.#tls : this.#remote;
@@ -602,6 +625,15 @@ function onClientSession(this: Owned, data: Buffer): void {
  */
 function releaseTlsErrors(tls: TLSSocket): void {
   (tls as unknown as { _releaseControl?: () => boolean })._releaseControl?.();
+}
+
+/**
+ * Sets a server TLSSocket's verify mode in the middle of its handshake (before the server's
+ * flight is built: from the SNI callback). Node only sets it when the socket is made and has
+ * no public call for it but `renegotiate()`, which would start a new handshake.
+ */
+function setVerifyMode(tls: TLSSocket, requestCert: boolean, rejectUnauthorized: boolean): void {
+  (tls as unknown as { _handle: { setVerifyMode(request: boolean, reject: boolean): void } })._handle.setVerifyMode(requestCert, rejectUnauthorized);
 }
 
 function onBusyExpired(tunnel: Tunnel): void {

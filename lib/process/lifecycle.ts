@@ -111,14 +111,24 @@ function safeRealpath(file: string): string {
   }
 }
 
-/** stdin/stdout as one duplex: the inetd socket itself, or two pipes (tests, `socat EXEC:`). */
+/**
+ * stdin/stdout as one duplex: the inetd socket itself when fd 0 and fd 1 are that one socket;
+ * else reads from fd 0 and writes to fd 1, whatever they are (two pipes, or the two socketpairs
+ * a parent such as Node's or older Python's subprocess makes: replies must go to fd 1).
+ */
 function stdioDuplex(): Duplex {
-  try {
-    if (fstatSync(0).isSocket()) return new Socket({ fd: 0, readable: true, writable: true });
-  } catch {
-    // Not a socket: fall through to the two-stream form.
-  }
+  if (oneSocket(0, 1)) return new Socket({ fd: 0, readable: true, writable: true });
   return Duplex.from({ readable: createReadStream('', { fd: 0 }), writable: createWriteStream('', { fd: 1 }) });
+}
+
+/** Do both descriptors refer to the same socket (inetd's dup'ed connection)? */
+function oneSocket(a: number, b: number): boolean {
+  try {
+    const [first, second] = [fstatSync(a), fstatSync(b)];
+    return first.isSocket() && first.dev === second.dev && first.ino === second.ino;
+  } catch {
+    return false;
+  }
 }
 
 /**
