@@ -31,6 +31,9 @@ import { sniSecondary, type RuntimeService } from './service';
 import { heldFinCarrier } from './carrier';
 import { negotiate, negotiateAsServer, pgsqlServer, type NegotiationFailure } from './negotiate';
 import { socksRequest } from './socks';
+import { proxyV1, proxyV2, type ProxiedAddresses } from './proxy-header';
+import { readProxyHeader, type ProxyHeaderOwner } from './proxy-in';
+import { tlsFacts } from './proxy-out';
 import { alertExchanged, resetsLocal, resetsRemote, tlsToldStatus, type CloseStatus } from './status';
 import { closeStream } from './teardown';
 
@@ -56,12 +59,6 @@ const ENDED = 4;
 /** Client mode with `protocol = smtp|pop3|imap|connect`: the plain dialogue before the TLS handshake. */
 const NEGOTIATING = 5;
 
-function proxyHeader(client: Socket | null): string {
-  if (!client?.remoteAddress || !client.localAddress) return 'PROXY UNKNOWN\r\n';
-  const family = client.remoteAddress.includes(':') ? 'TCP6' : 'TCP4';
-  return `PROXY ${family} ${client.remoteAddress} ${client.localAddress} ${client.remotePort} ${client.localPort}\r\n`;
-}
-
 /** The options every server-side TLSSocket of a service is made with (callbacks find the tunnel through the socket). */
 function serverSocketOptions(service: RuntimeService): TLSSocketOptions {
   const tls = service.tls;
@@ -79,7 +76,7 @@ function serverSocketOptions(service: RuntimeService): TLSSocketOptions {
   };
 }
 
-export class Tunnel implements DialOwner, RelayOwner, Speaker {
+export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner {
   readonly id: string;
   /** The service serving this connection (a server-side SNI match switches it to the secondary). */
   service: RuntimeService;
@@ -89,6 +86,8 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
   readonly #localRaw: Socket | null;
   readonly #debugLevel: LogLevel;
   #peer: string | null = null;
+  /** The client's address and the one it connected to: the socket's, or what a PROXY header named (`acceptProxy`). */
+  #client: ProxiedAddresses | null;
   #phase = HANDSHAKE;
   #tls: TLSSocket | null = null;
   #remote: Owned | null = null;
@@ -110,6 +109,19 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     // Half-close is relayed: an EOF from the client must not end our side (inetd's fd 0 is made without it).
     if (this.#localRaw) this.#localRaw.allowHalfOpen = true;
     this.#debugLevel = service.config.debugLevel;
+    const raw = this.#localRaw;
+    this.#client = raw?.remoteAddress && raw.localAddress
+      ? { address: raw.remoteAddress, port: raw.remotePort ?? 0, localAddress: raw.localAddress, localPort: raw.localPort ?? 0 }
+      : null;
+  }
+
+  /**
+   * The client, for everything that names it (log lines, fail2ban, exec's REMOTE_HOST, the
+   * PROXY header to the backend, metrics): the accepted socket's peer, or the address a
+   * PROXY header named. null for clients without an address (pipes, Unix sockets).
+   */
+  get client(): ProxiedAddresses | null {
+    return this.#client;
   }
 
   get sentToTls(): number {
@@ -127,7 +139,8 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
 
   /** `127.0.0.1:51886` of the accepted client, '' when it has no address (pipes). */
   get peer(): string {
-    this.#peer ??= this.#localRaw ? peerText(this.#localRaw) : '';
+    this.#peer ??= this.#client ? peerText({ remoteAddress: this.#client.address, remotePort: this.#client.port })
+      : this.#localRaw ? peerText(this.#localRaw) : '';
     return this.#peer;
   }
 
@@ -143,6 +156,32 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
 
   /** Starts serving; everything after this is driven by events. */
   start(): void {
+    if (this.#config.acceptProxy && this.#localRaw) {
+      readProxyHeader(this.#localRaw, this, Math.max(0, this.#config.timeouts.busy) * 1000);
+      return;
+    }
+    this.#begin();
+  }
+
+  /** ProxyHeaderOwner: the balancer's header named the client (or none: the connection's own addresses stand). */
+  proxyHeaderRead(client: ProxiedAddresses | null): void {
+    if (this.#phase === ENDED) return;
+    if (client) {
+      this.#client = client;
+      this.#peer = null;
+    }
+    this.#begin();
+  }
+
+  /** ProxyHeaderOwner: no valid header; the connection is dropped without a word back. */
+  proxyHeaderRefused(reason: string): void {
+    if (this.#phase === ENDED) return;
+    const real = this.#localRaw ? peerText(this.#localRaw) : '';
+    this.say(3, `Service [${this.#config.name}]: PROXY header refused from ${real}: ${reason}`);
+    this.kill();
+  }
+
+  #begin(): void {
     if (this.wants(5)) {
       const name = this.#config.name;
       this.say(5, this.peer ? `Service [${name}] accepted connection from ${this.peer}` : `Service [${name}] accepted connection`);
@@ -251,7 +290,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     if (config.exec && targets.length === 0) {
       const cert = this.#tls?.getPeerX509Certificate();
       const stream = startExec(config, {
-        host: this.#localRaw?.remoteAddress ?? '', port: this.#localRaw?.remotePort ?? 0,
+        host: this.#client?.address ?? '', port: this.#client?.port ?? 0,
         subject: cert ? subjectText(cert) : undefined, issuer: cert ? cert.issuer.split('\n').reverse().join(',') : undefined,
       }, this);
       this.#remote = stream;
@@ -306,7 +345,10 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     if (this.#remoteRaw) this.#watch(this.#remoteRaw);
     const protocol = this.service.config.protocol;
     if (isServerProtocol(protocol) && this.#tls === null) return this.#negotiateAsServer(protocol);
-    if (protocol === 'proxy') this.#remote!.write(proxyHeader(this.#localRaw));
+    if (protocol === 'proxy') {
+      const v2 = this.service.config.proxyVersion === 2;
+      this.#remote!.write(v2 ? proxyV2(this.#client, this.#tls ? tlsFacts(this.#tls, this.service.config.tls) : null) : proxyV1(this.#client));
+    }
     this.#startRelay(this.#tls!, this.#remote!);
   }
 
