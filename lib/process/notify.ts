@@ -47,9 +47,12 @@ export function systemdNotifier(log: LogWriter, env: NodeJS.ProcessEnv = process
     log.write(4, 'ui', `NOTIFY_SOCKET ${path}: ${errnoMessage(fd)}`);
     return SILENT;
   }
+  // One line per run of failures (systemd busy, a full queue), not one per datagram.
+  let failing = false;
   const send = (state: string): void => {
     const result = addon.dgramSend(fd, Buffer.from(state));
-    if (result < 0) log.write(4, 'ui', `NOTIFY_SOCKET ${path}: ${errnoMessage(result)}`);
+    if (result < 0 && !failing) log.write(4, 'ui', `NOTIFY_SOCKET ${path}: ${errnoMessage(result)}`);
+    failing = result < 0;
   };
   let watchdog: NodeJS.Timeout | null = null;
   const period = watchdogUsec(env);
