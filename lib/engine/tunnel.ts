@@ -88,6 +88,8 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner 
   #peer: string | null = null;
   /** The client's address and the one it connected to: the socket's, or what a PROXY header named (`acceptProxy`). */
   #client: ProxiedAddresses | null;
+  /** The PROXY header named no client (v2 LOCAL, `PROXY UNKNOWN`): the balancer itself, e.g. a health check. */
+  #balancerItself = false;
   #phase = HANDSHAKE;
   #tls: TLSSocket | null = null;
   #remote: Owned | null = null;
@@ -144,6 +146,15 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner 
     return this.#peer;
   }
 
+  /**
+   * Who a failed handshake is blamed on, in the `(from ADDR:PORT)` that fail2ban bans on. A
+   * connection of the balancer itself (a health check hanging up mid-handshake) is marked, so
+   * that the filter, anchored on `(from ADDR:PORT)`, never bans the balancer.
+   */
+  get #failedFrom(): string {
+    return this.#balancerItself ? `${this.peer}, PROXY LOCAL` : this.peer;
+  }
+
   /** Would a line at `level` be logged? */
   wants(level: LogLevel): boolean {
     return level <= this.#debugLevel;
@@ -169,6 +180,8 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner 
     if (client) {
       this.#client = client;
       this.#peer = null;
+    } else {
+      this.#balancerItself = true;
     }
     this.#begin();
   }
@@ -249,7 +262,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner 
     const connected = this.#remote !== null;
     if (this.service.tls.requestCert && !judgePeer(tls, this.service.config.tls, this.service.tls.trusted, this)) {
       if (this.service.config.redirect.length === 0 || connected) {
-        this.say(3, `SSL_accept: error:0A000086:SSL routines::certificate verify failed (from ${this.peer})`);
+        this.say(3, `SSL_accept: error:0A000086:SSL routines::certificate verify failed (from ${this.#failedFrom})`);
         return this.#end(tlsToldStatus(false));
       }
       this.say(5, 'Redirecting connection');
@@ -541,7 +554,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner 
       case CONNECTING_TLS:
         if (stream === this.#tls) {
           const operation = this.#phase === HANDSHAKE ? 'SSL_accept' : 'SSL_connect';
-          this.say(3, `${operation}: ${UNEXPECTED_EOF}${this.#phase === HANDSHAKE ? ` (from ${this.peer})` : ''}`);
+          this.say(3, `${operation}: ${UNEXPECTED_EOF}${this.#phase === HANDSHAKE ? ` (from ${this.#failedFrom})` : ''}`);
           return this.#end(tlsToldStatus(this.#phase === CONNECTING_TLS));
         }
         break;
@@ -553,7 +566,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner 
     const server = this.#phase === HANDSHAKE;
     const code = (err as NodeJS.ErrnoException).code;
     const text = typeof code === 'string' && !code.startsWith('ERR_') ? systemErrorText(err) : tlsErrorText(err);
-    this.say(3, server ? `SSL_accept: ${text} (from ${this.peer})` : `SSL_connect: ${text}`);
+    this.say(3, server ? `SSL_accept: ${text} (from ${this.#failedFrom})` : `SSL_connect: ${text}`);
     this.#end(alertExchanged(err) ? tlsToldStatus(!server) : 'reset');
   }
 

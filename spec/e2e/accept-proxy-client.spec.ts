@@ -51,3 +51,15 @@ test('a failed handshake names the header\'s client for fail2ban, not the balanc
   assert.match(await line, /LOG3\[\d+\]: SSL_accept: .* \(from 127\.0\.9\.9:40002\)$/);
   raw.destroy();
 });
+
+test('a connection of the balancer itself (v2 LOCAL) keeps its own address and is marked, so fail2ban never bans the balancer', async () => {
+  const accepted = nextLine(daemon, /accepted connection from 127\.0\.2\.9:\d+$/);
+  const line = nextLine(daemon, /SSL_accept: /);
+  const raw = connect({ host: '127.0.2.8', port: await daemon.port(), localAddress: '127.0.2.9' });
+  await once(raw, 'connect');
+  raw.on('error', () => undefined);
+  raw.write(Buffer.concat([Buffer.from('0d0a0d0a000d0a515549540a20000000', 'hex'), Buffer.from('160301000501020304ff', 'hex')]));
+  await accepted;
+  assert.match(await line, new RegExp(`LOG3\\[\\d+\\]: SSL_accept: .* \\(from 127\\.0\\.2\\.9:${raw.localPort}, PROXY LOCAL\\)$`));
+  raw.destroy();
+});

@@ -27,13 +27,16 @@ export async function freePort(host: string): Promise<number> {
   return port;
 }
 
+/** Where readiness probes come from: a balancer passes it on in its PROXY headers, so tests can tell probes apart. */
+export const PROBE_ADDRESS = '127.0.2.99';
+
 /** Resolves once `host:port` accepts a TCP connection (the daemon is up), retrying while it refuses. */
 export async function accepting(host: string, port: number, child: ChildProcess, backstopMs = 15_000): Promise<void> {
   const deadline = Date.now() + backstopMs;
   while (true) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${child.spawnfile} exited before accepting on ${host}:${port}`);
     const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect({ host, port }, () => { socket.destroy(); resolve(true); });
+      const socket = connect({ host, port, localAddress: PROBE_ADDRESS }, () => { socket.destroy(); resolve(true); });
       socket.on('error', () => resolve(false));
     });
     if (ok) return;
