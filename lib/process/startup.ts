@@ -94,6 +94,8 @@ export async function serveUntilTerminated(
   const uninstall = installSignalHandlers(log, {
     ...actions,
     reload: async () => {
+      // Once stopping (a drain under way), a reload would bind the listeners again: ignored.
+      if (first !== null) return;
       notifier.reloading();
       try {
         await actions.reload();

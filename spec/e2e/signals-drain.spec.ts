@@ -112,6 +112,24 @@ describe('TIMEOUTdrain', () => {
     assert.ok(daemon.lines.some((l) => /LOG5\[ui\]: Terminated$/.test(l)));
   });
 
+  test('a HUP during the drain does not bind the listeners again', async () => {
+    const { daemon, port } = await drainingDaemon(30);
+    const tls = await tlsClient(port, { host: '127.0.2.5' });
+    await roundTrip(tls);
+    const draining = nextLine(daemon, /Draining 1 connection/);
+    daemon.child.kill('SIGTERM');
+    await draining;
+    const listed = nextLine(daemon, /Listed 1 active connection\(s\)$/);
+    daemon.child.kill('SIGHUP');
+    daemon.child.kill('SIGUSR2');
+    await listed;
+    const afterDrain = daemon.lines.slice(daemon.lines.findIndex((l) => /Draining 1 connection/.test(l)));
+    assert.deepEqual(afterDrain.filter((l) => /Reading configuration|bound to/.test(l)), []);
+    assert.equal(await refused(port), 'ECONNREFUSED');
+    tls.end();
+    assert.equal((await daemon.exited).code, 0);
+  });
+
   test('the deadline drops a tunnel that does not end', async () => {
     const { daemon, port } = await drainingDaemon(1);
     const tls = await tlsClient(port, { host: '127.0.2.5' });
