@@ -7,21 +7,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadConfigText } from '../../lib/config/load';
-import { ConfigError } from '../../lib/errors';
 import { lintConfig } from '../../lib/lint';
+import { configErrors } from '../helpers/config';
 import { pki } from '../helpers/pki';
 
 const p = pki();
 const section = (extra: string) => `[web]\naccept = 127.0.2.1:0\nconnect = 127.0.0.1:8080\ncert = ${p.serverCert}\nkey = ${p.serverKey}\n${extra}`;
-const errorsOf = (text: string): readonly string[] => {
-  try {
-    loadConfigText(text, '/c.conf');
-  } catch (err) {
-    assert.ok(err instanceof ConfigError);
-    return err.messages;
-  }
-  assert.fail('expected a ConfigError');
-};
+const errorsOf = configErrors;
 
 test('defaults: no drain, no PROXY header read, v1 sent', () => {
   const c = loadConfigText(section(''), '/c.conf');
