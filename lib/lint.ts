@@ -90,6 +90,10 @@ export function lintConfig(config: Config, now = Date.now()): LintFinding[] {
         add(`${option} allows ${version}`, `${version} is deprecated (RFC 8996) and has known weaknesses; use TLSv1.2 or later`);
       }
     }
+    if (service.acceptProxy) {
+      add('acceptProxy = yes',
+        'anyone who can reach this accept address can claim any client address in the PROXY header; let only the balancer reach it');
+    }
     const keyFile = tls.key ?? tls.cert;
     if (keyFile !== null) {
       try {

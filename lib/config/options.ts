@@ -1,7 +1,7 @@
 /**
  * @module config/options
  * THE option table: one row per option of stunnel 5.68 (Unix build) plus the
- * stunnel-ts extension `workers`. A row says where the option may appear, how its
+ * stunnel-ts extensions (`workers`, `TIMEOUTdrain`, `acceptProxy`, `proxyVersion`). A row says where the option may appear, how its
  * value is parsed, what it sets in the draft configuration, whether it repeats, and
  * whether stunnel-ts supports it, accepts it with a notice (it has no meaning here),
  * or refuses it with a reason.
@@ -47,6 +47,10 @@ export interface ServiceDraft {
   /** Raw `sni` value: `PRIMARY:PATTERN` in a server section, the name to send in a client section. */
   sni: string | null;
   transparent: 'none' | 'source' | 'destination' | 'both';
+  /** stunnel-ts extension: every accepted connection starts with a PROXY v1/v2 header (engine/proxy-in). */
+  acceptProxy: boolean;
+  /** stunnel-ts extension: the PROXY header `protocol = proxy` sends: 1 (text, stunnel's) or 2 (binary, with TLS TLVs). */
+  proxyVersion: 1 | 2;
   tls: {
     cert: string | null;
     key: string | null;
@@ -92,6 +96,8 @@ export interface GlobalDraft {
   output: string | null;
   logMode: 'append' | 'overwrite';
   workers: number;
+  /** stunnel-ts extension: seconds open tunnels may finish after TERM/INT (0: dropped at once, as stunnel). */
+  drainTimeout: number;
   refs: Record<string, SourceRef>;
 }
 
@@ -110,7 +116,7 @@ export const DEFAULTS = {
 export function newGlobalDraft(): GlobalDraft {
   return {
     foreground: 'no', pid: null, chroot: null, setuid: null, setgid: null, service: 'stunnel',
-    debugLevel: 5, syslogFacility: 'daemon', syslog: true, output: null, logMode: 'append', workers: 1, refs: {},
+    debugLevel: 5, syslogFacility: 'daemon', syslog: true, output: null, logMode: 'append', workers: 1, drainTimeout: 0, refs: {},
   };
 }
 
@@ -120,7 +126,7 @@ export function newServiceDraft(): ServiceDraft {
     failover: 'prio', delay: false, local: null, protocol: null,
     protocolSettings: { host: null, headers: [], username: null, password: null, authentication: null }, timeouts: { ...DEFAULTS.timeouts },
     socketOptions: [...DEFAULT_SOCKET_OPTIONS], reset: true, debugLevel: 5, logId: 'sequential',
-    acceptUid: null, acceptGid: null, sni: null, transparent: 'none',
+    acceptUid: null, acceptGid: null, sni: null, transparent: 'none', acceptProxy: false, proxyVersion: 1,
     tls: {
       cert: null, key: null, CAfile: null, CApath: null, CRLfile: null, CRLpath: null,
       ciphers: DEFAULTS.ciphers, ciphersuites: DEFAULTS.ciphersuites, curves: DEFAULTS.curves,
@@ -343,6 +349,21 @@ export const OPTIONS: readonly OptionRow[] = [
       return parseInteger(v, "Illegal number of workers: use a positive integer or 'auto'", 1, 1024);
     },
     apply: onlyGlobal((g, v: number) => { g.workers = v; }),
+  }),
+
+  // ----- stunnel-ts extensions for a fleet behind an L4 balancer (off by default)
+  row({
+    name: 'TIMEOUTdrain', scope: 'global', help: 'seconds open connections may finish after TERM/INT (stunnel-ts)',
+    versionDefaults: ['0 seconds'], parse: int('Illegal drain timeout', 0, 86400),
+    apply: onlyGlobal((g, v: number) => { g.drainTimeout = v; }),
+  }),
+  row({
+    name: 'acceptProxy', scope: 'service', help: 'yes|no read a PROXY protocol v1/v2 header before TLS (stunnel-ts)',
+    parse: parseYesNo, apply: (t, v) => { t.service.acceptProxy = v; },
+  }),
+  row({
+    name: 'proxyVersion', scope: 'service', help: "1|2 PROXY header version sent by 'protocol = proxy' (stunnel-ts)",
+    parse: int('Illegal PROXY protocol version: use 1 or 2', 1, 2), apply: (t, v) => { t.service.proxyVersion = v as 1 | 2; },
   }),
 
   // ----- service options (in the global part: defaults for every section)

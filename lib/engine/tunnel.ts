@@ -32,6 +32,9 @@ import { sniSecondary, type RuntimeService } from './service';
 import { heldFinCarrier } from './carrier';
 import { negotiate, negotiateAsServer, pgsqlServer, type NegotiationFailure } from './negotiate';
 import { socksRequest } from './socks';
+import { proxyV1, proxyV2, type ProxiedAddresses } from './proxy-header';
+import { readProxyHeader, type ProxyHeaderOwner } from './proxy-in';
+import { tlsFacts } from './proxy-out';
 import { alertExchanged, resetsLocal, resetsRemote, tlsToldStatus, type CloseStatus } from './status';
 import { closeStream } from './teardown';
 
@@ -57,12 +60,6 @@ const ENDED = 4;
 /** Client mode with `protocol = smtp|pop3|imap|connect`: the plain dialogue before the TLS handshake. */
 const NEGOTIATING = 5;
 
-function proxyHeader(client: Socket | null): string {
-  if (!client?.remoteAddress || !client.localAddress) return 'PROXY UNKNOWN\r\n';
-  const family = client.remoteAddress.includes(':') ? 'TCP6' : 'TCP4';
-  return `PROXY ${family} ${client.remoteAddress} ${client.localAddress} ${client.remotePort} ${client.localPort}\r\n`;
-}
-
 /** The options every server-side TLSSocket of a service is made with (callbacks find the tunnel through the socket). */
 function serverSocketOptions(service: RuntimeService): TLSSocketOptions {
   const tls = service.tls;
@@ -80,7 +77,7 @@ function serverSocketOptions(service: RuntimeService): TLSSocketOptions {
   };
 }
 
-export class Tunnel implements DialOwner, RelayOwner, Speaker {
+export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner {
   readonly id: string;
   /** The service serving this connection: the accepting one, until a server-side SNI match switches it to a secondary. */
   #service: RuntimeService;
@@ -90,6 +87,10 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
   /** The accepting service's `debug`: stunnel 5.68 keeps it for the connection's lines, SNI switch or not. */
   readonly #debugLevel: LogLevel;
   #peer: string | null = null;
+  /** The client's address and the one it connected to: the socket's, or what a PROXY header named (`acceptProxy`). */
+  #client: ProxiedAddresses | null;
+  /** The PROXY header named no client (v2 LOCAL, `PROXY UNKNOWN`): the balancer itself, e.g. a health check. */
+  #balancerItself = false;
   #phase = HANDSHAKE;
   #tls: TLSSocket | null = null;
   #remote: Owned | null = null;
@@ -110,6 +111,10 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     this.#localRaw = local instanceof Socket ? local : null;
     // Half-close is relayed: an EOF from the client must not end our side (inetd's fd 0 is made without it).
     if (this.#localRaw) this.#localRaw.allowHalfOpen = true;
+    const raw = this.#localRaw;
+    this.#client = raw?.remoteAddress && raw.localAddress
+      ? { address: raw.remoteAddress, port: raw.remotePort ?? 0, localAddress: raw.localAddress, localPort: raw.localPort ?? 0 }
+      : null;
   }
 
   /** The service serving this connection (the SNI secondary once switched). */
@@ -127,6 +132,15 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     return this.#service.config;
   }
 
+  /**
+   * The client, for everything that names it (log lines, fail2ban, exec's REMOTE_HOST, the
+   * PROXY header to the backend, metrics): the accepted socket's peer, or the address a
+   * PROXY header named. null for clients without an address (pipes, Unix sockets).
+   */
+  get client(): ProxiedAddresses | null {
+    return this.#client;
+  }
+
   get sentToTls(): number {
     return this.#relay?.sentToTls ?? 0;
   }
@@ -142,8 +156,18 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
 
   /** `127.0.0.1:51886` of the accepted client, '' when it has no address (pipes). */
   get peer(): string {
-    this.#peer ??= this.#localRaw ? peerText(this.#localRaw) : '';
+    this.#peer ??= this.#client ? peerText({ remoteAddress: this.#client.address, remotePort: this.#client.port })
+      : this.#localRaw ? peerText(this.#localRaw) : '';
     return this.#peer;
+  }
+
+  /**
+   * Who a failed handshake is blamed on, in the `(from ADDR:PORT)` that fail2ban bans on. A
+   * connection of the balancer itself (a health check hanging up mid-handshake) is marked, so
+   * that the filter, anchored on `(from ADDR:PORT)`, never bans the balancer.
+   */
+  get #failedFrom(): string {
+    return this.#balancerItself ? `${this.peer}, PROXY LOCAL` : this.peer;
   }
 
   /** Would a line at `level` be logged? */
@@ -158,9 +182,37 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
 
   /** Starts serving; everything after this is driven by events. */
   start(): void {
-    const name = this.config.name;
     // stunnel's first line of every connection (its thread start); its test suite waits on it in inetd mode.
-    if (this.wants(7)) this.say(7, `Service [${name}] started`);
+    if (this.wants(7)) this.say(7, `Service [${this.config.name}] started`);
+    if (this.config.acceptProxy && this.#localRaw) {
+      readProxyHeader(this.#localRaw, this, Math.max(0, this.config.timeouts.busy) * 1000);
+      return;
+    }
+    this.#begin();
+  }
+
+  /** ProxyHeaderOwner: the balancer's header named the client (or none: the connection's own addresses stand). */
+  proxyHeaderRead(client: ProxiedAddresses | null): void {
+    if (this.#phase === ENDED) return;
+    if (client) {
+      this.#client = client;
+      this.#peer = null;
+    } else {
+      this.#balancerItself = true;
+    }
+    this.#begin();
+  }
+
+  /** ProxyHeaderOwner: no valid header; the connection is dropped without a word back. */
+  proxyHeaderRefused(reason: string): void {
+    if (this.#phase === ENDED) return;
+    const real = this.#localRaw ? peerText(this.#localRaw) : '';
+    this.say(3, `Service [${this.config.name}]: PROXY header refused from ${real}: ${reason}`);
+    this.kill();
+  }
+
+  #begin(): void {
+    const name = this.config.name;
     if (this.wants(5)) {
       this.say(5, this.peer ? `Service [${name}] accepted connection from ${this.peer}` : `Service [${name}] accepted connection`);
     }
@@ -227,7 +279,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     const connected = this.#remote !== null;
     if (this.service.tls.requestCert && !judgePeer(tls, this.config.tls, this.service.tls.trusted, this)) {
       if (this.config.redirect.length === 0 || connected) {
-        this.say(3, `SSL_accept: error:0A000086:SSL routines::certificate verify failed (from ${this.peer})`);
+        this.say(3, `SSL_accept: error:0A000086:SSL routines::certificate verify failed (from ${this.#failedFrom})`);
         return this.#end(tlsToldStatus(false));
       }
       this.say(5, 'Redirecting connection');
@@ -273,7 +325,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     if (config.exec && targets.length === 0) {
       const cert = this.#tls?.getPeerX509Certificate();
       const stream = startExec(config, {
-        host: this.#localRaw?.remoteAddress ?? '', port: this.#localRaw?.remotePort ?? 0,
+        host: this.#client?.address ?? '', port: this.#client?.port ?? 0,
         subject: cert ? subjectText(cert) : undefined, issuer: cert ? cert.issuer.split('\n').reverse().join(',') : undefined,
       }, this);
       this.#remote = stream;
@@ -328,7 +380,10 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     if (this.#remoteRaw) this.#watch(this.#remoteRaw);
     const protocol = this.config.protocol;
     if (isServerProtocol(protocol) && this.#tls === null) return this.#negotiateAsServer(protocol);
-    if (protocol === 'proxy') this.#remote!.write(proxyHeader(this.#localRaw));
+    if (protocol === 'proxy') {
+      const v2 = this.service.config.proxyVersion === 2;
+      this.#remote!.write(v2 ? proxyV2(this.#client, this.#tls ? tlsFacts(this.#tls, this.service.config.tls) : null) : proxyV1(this.#client));
+    }
     this.#startRelay(this.#tls!, this.#remote!);
   }
 
@@ -523,7 +578,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
       case CONNECTING_TLS:
         if (stream === this.#tls) {
           const operation = this.#phase === HANDSHAKE ? 'SSL_accept' : 'SSL_connect';
-          this.say(3, `${operation}: ${UNEXPECTED_EOF}${this.#phase === HANDSHAKE ? ` (from ${this.peer})` : ''}`);
+          this.say(3, `${operation}: ${UNEXPECTED_EOF}${this.#phase === HANDSHAKE ? ` (from ${this.#failedFrom})` : ''}`);
           return this.#end(tlsToldStatus(this.#phase === CONNECTING_TLS));
         }
         break;
@@ -535,7 +590,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     const server = this.#phase === HANDSHAKE;
     const code = (err as NodeJS.ErrnoException).code;
     const text = typeof code === 'string' && !code.startsWith('ERR_') ? errnoText(err) : tlsErrorText(err);
-    this.say(3, server ? `SSL_accept: ${text} (from ${this.peer})` : `SSL_connect: ${text}`);
+    this.say(3, server ? `SSL_accept: ${text} (from ${this.#failedFrom})` : `SSL_connect: ${text}`);
     this.#end(alertExchanged(err) ? tlsToldStatus(!server) : 'reset');
   }
 

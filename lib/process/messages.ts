@@ -32,7 +32,9 @@ export type Command =
   }
   | { readonly cmd: 'reopenLog' }
   | { readonly cmd: 'listConnections' }
-  | { readonly cmd: 'terminate' };
+  | { readonly cmd: 'terminate' }
+  /** TIMEOUTdrain: stop accepting, let the tunnels end for up to `seconds`, then exit (`terminate` meanwhile: at once). */
+  | { readonly cmd: 'drain'; readonly seconds: number };
 
 /** Worker → primary. */
 export type WorkerEvent =

@@ -252,7 +252,16 @@ export class WorkerPool {
   }
 
   /** Tells every worker to stop (tunnels dropped, as on TERM) and resolves when all have exited. */
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
+    return this.#end({ cmd: 'terminate' }, STOP_BACKSTOP_MS);
+  }
+
+  /** Tells every worker to drain for up to `seconds` and resolves when all have exited; `stop()` meanwhile ends it. */
+  drain(seconds: number): Promise<void> {
+    return this.#end({ cmd: 'drain', seconds }, seconds * 1000 + STOP_BACKSTOP_MS);
+  }
+
+  async #end(command: Command, backstopMs: number): Promise<void> {
     this.#stopping = true;
     for (const timer of this.#restartTimers) clearTimeout(timer);
     this.#restartTimers.clear();
@@ -260,13 +269,13 @@ export class WorkerPool {
     await Promise.all(members.map((member) => new Promise<void>((resolve) => {
       const { worker } = member;
       if (worker.isDead()) return resolve();
-      const backstop = setTimeout(() => worker.process.kill('SIGKILL'), STOP_BACKSTOP_MS);
+      const backstop = setTimeout(() => worker.process.kill('SIGKILL'), backstopMs);
       worker.once('exit', () => {
         clearTimeout(backstop);
         resolve();
       });
       // A worker still starting has no command handler yet: TERM ends it (its default action).
-      if (member.ready) this.#send(worker, { cmd: 'terminate' });
+      if (member.ready) this.#send(worker, command);
       else worker.process.kill('SIGTERM');
     })));
     this.#members.clear();

@@ -146,4 +146,8 @@ export class WorkersPrimary implements Server {
   stop(): Promise<void> {
     return this.#pool.stop();
   }
+
+  drain(seconds: number): Promise<void> {
+    return this.#pool.drain(seconds);
+  }
 }

@@ -32,6 +32,8 @@ export interface Server {
   activeConnections(): readonly ActiveConnection[] | Promise<readonly ActiveConnection[]>;
   /** Stops serving: listeners closed, tunnels dropped (as on TERM). */
   stop(): Promise<void>;
+  /** `TIMEOUTdrain`: listeners closed at once, tunnels given up to `seconds` to end; `stop()` meanwhile ends it. */
+  drain(seconds: number): Promise<void>;
 }
 
 export interface DaemonRequest {
@@ -96,5 +98,5 @@ export async function serveDaemon(request: DaemonRequest, server: Server): Promi
     reload,
     reopenLog: () => server.reopenLog(config),
     activeConnections: () => server.activeConnections(),
-  }, () => server.stop());
+  }, server, () => config.global.drainTimeout);
 }

@@ -60,6 +60,10 @@ export class SingleProcess implements Server {
     return this.#engine.close();
   }
 
+  drain(seconds: number): Promise<void> {
+    return this.#engine.drain(seconds);
+  }
+
   #takeChecked(): Prepared {
     const prepared = this.#checked;
     if (prepared === null) throw new Error('SingleProcess: start or reload without a checked configuration');

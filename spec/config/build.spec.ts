@@ -6,20 +6,12 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadConfigText } from '../../lib/config/load';
-import { ConfigError } from '../../lib/errors';
 import { OPTIONS, optionByName } from '../../lib/config/options';
+import { configErrors } from '../helpers/config';
 import { pki } from '../helpers/pki';
 
 const p = pki();
-const errorsOf = (text: string): readonly string[] => {
-  try {
-    loadConfigText(text, '/c.conf');
-  } catch (err) {
-    assert.ok(err instanceof ConfigError);
-    return err.messages;
-  }
-  assert.fail('expected a ConfigError');
-};
+const errorsOf = configErrors;
 
 describe('build', () => {
   test('global service options are defaults; scalars overridden, lists appended', () => {
