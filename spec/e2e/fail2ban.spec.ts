@@ -13,7 +13,8 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { pki } from '../helpers/pki';
 import { runStunnelTs } from '../helpers/daemon';
-import { linesMatching, waitForLine } from '../process/harness';
+import { waitForLine } from '../process/harness';
+import { linesMatching } from '../helpers/net';
 import { EchoBench } from '../process/echo-bench';
 
 const FILTER = resolve(__dirname, '../../../fail2ban/filter.d/stunnel-ts.conf');

@@ -20,23 +20,24 @@ import { pki } from '../helpers/pki';
 import type { Running } from '../helpers/daemon';
 import { exchange } from '../helpers/config';
 import { ProtocolPeers } from '../helpers/protocols';
-import { nextLine } from '../process/harness';
+import { nextLine } from '../helpers/net';
+import { peerPath, skipWithout } from '../helpers/peers';
 
 const INSIDE = 'STUNNEL_TS_IN_NETNS';
 /** Not loopback, so a SOCKS server may connect to it; only inside this file's own namespace. */
 const HOST = '10.77.0.1';
 
 if (process.env[INSIDE] !== '1') {
-  test('the SOCKS scenario, run in a network namespace of its own', (t) => {
-    const probe = spawnSync('unshare', ['-n', 'true']);
+  test('the SOCKS scenario, run in a network namespace of its own', { skip: skipWithout('unshare', 'ip') }, (t) => {
+    const probe = spawnSync(peerPath('unshare'), ['-n', 'true']);
     if (probe.status !== 0) {
       t.skip(`cannot create a network namespace here (unshare -n: ${String(probe.stderr).trim() || probe.error?.message})`);
       return;
     }
     // A run of its own, not a child of this runner (which would report to it, not to stdout).
     const { NODE_TEST_CONTEXT: _context, ...env } = process.env;
-    const run = spawnSync('unshare', ['-n', process.execPath, '--test', '--test-reporter=spec', __filename], {
-      env: { ...env, [INSIDE]: '1' }, encoding: 'utf8', timeout: 120_000,
+    const run = spawnSync(peerPath('unshare'), ['-n', process.execPath, '--test', '--test-reporter=spec', __filename], {
+      env: { ...env, [INSIDE]: '1' }, encoding: 'utf8', timeout: 120_000, killSignal: 'SIGKILL',
     });
     assert.equal(run.status, 0, `${run.stdout}\n${run.stderr}`);
     assert.match(run.stdout, /ℹ fail 0/);
@@ -55,10 +56,12 @@ function inside(): void {
   let echoPort: number;
   let daemon: Running;
   const daemonLines = () => daemon.lines;
+  /** curl through Debian's stunnel 5.68: skipped (with the reason) when either is missing. */
+  const withoutCurlPeers = skipWithout('stunnel4', 'curl');
 
   before(async () => {
-    execFileSync('ip', ['link', 'set', 'lo', 'up']);
-    execFileSync('ip', ['addr', 'add', `${HOST}/32`, 'dev', 'lo']);
+    execFileSync(peerPath('ip'), ['link', 'set', 'lo', 'up']);
+    execFileSync(peerPath('ip'), ['addr', 'add', `${HOST}/32`, 'dev', 'lo']);
     const http = createHttpServer((req, res) => res.end(`hello from backend ${req.url}\n`));
     const echo = createServer({ allowHalfOpen: true }, (s) => { s.on('error', () => undefined); s.pipe(s); });
     for (const server of [http, echo] as Server[]) {
@@ -71,6 +74,7 @@ function inside(): void {
     const ours = await peers.stunnelTs('socks', `[socks]\nprotocol = socks\naccept = 127.0.0.1:0\ncert = ${p.serverCert}\nkey = ${p.serverKey}\n`);
     socksPort = ours.port;
     daemon = ours.daemon;
+    if (withoutCurlPeers) return;
     const theirs = peers.stunnel4('socks-client.conf', `[socks-in]\nclient = yes\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:${socksPort}`);
     await theirs.waitFor(/Configuration successful/);
     plainSocksPort = await theirs.port();
@@ -82,11 +86,11 @@ function inside(): void {
 
   /** curl through the plain SOCKS port (stunnel 5.68 carries it over TLS to stunnel-ts). */
   const curl = (flag: string, url: string) => new Promise<{ code: number; out: string; err: string }>((resolve) => {
-    execFile('curl', ['-sS', '--max-time', '10', `--${flag}`, `127.0.0.1:${plainSocksPort}`, url], (error, out, err) =>
+    execFile(peerPath('curl'), ['-sS', '--max-time', '10', `--${flag}`, `127.0.0.1:${plainSocksPort}`, url], (error, out, err) =>
       resolve({ code: error ? Number(error.code ?? 1) : 0, out, err }));
   });
 
-  describe('curl through stunnel 5.68 (client) to stunnel-ts (socks server)', () => {
+  describe('curl through stunnel 5.68 (client) to stunnel-ts (socks server)', { skip: withoutCurlPeers }, () => {
     const kinds: Array<[string, string, RegExp]> = [
       ['socks5', `http://${HOST}:PORT/five`, /LOG6\[\d+\]: SOCKS5 IPv4 address received$/],
       ['socks5-hostname', `http://${HOST}:PORT/five-hostname`, /LOG6\[\d+\]: SOCKS5 (resolved "10\.77\.0\.1" to 1 host\(s\)|IPv4 address received)$/],
