@@ -28,7 +28,8 @@ function skipSummary(skipLog) {
   let lines = [];
   try { lines = readFileSync(skipLog, 'utf8').split('\n').filter(Boolean); } catch { /* nothing skipped */ }
   if (lines.length === 0) return null;
-  const packages = [...new Set(lines.flatMap((l) => l.split(' ')))].sort();
+  const packages = [...new Set(lines.flatMap((l) => l.split('\t')[0].split(' ')))].sort();
+  if (process.env.STUNNEL_TS_SKIP_DETAIL === '1') for (const l of lines) console.log(`#   skipped at ${l.split('\t')[1]}`);
   return `${lines.length} test(s) or suite(s) skipped for missing programs; to run them: apt-get install -y ${packages.join(' ')}`;
 }
 

@@ -55,3 +55,8 @@ export function ensureGroups(...groups: string[]): string | false {
   }
   return false;
 }
+
+/** True when a stunnel.conf text names `account` in a `setuid` or `setgid` line. */
+export function namesAccount(text: string, account: string): boolean {
+  return new RegExp(`^[ \\t]*set(?:uid|gid)[ \\t]*=[ \\t]*${account}[ \\t]*$`, 'mi').test(text);
+}

@@ -79,9 +79,13 @@ function reason(missing: readonly PeerName[]): string {
   return `needs ${missing.join(', ')} (apt-get install ${packages.join(' ')})`;
 }
 
+/** One line per skip: the packages, a tab, and where the skip was asked for (the spec's file:line). */
 function recordSkip(missing: readonly PeerName[]): void {
   const log = process.env.STUNNEL_TS_SKIP_LOG;
-  if (log) appendFileSync(log, `${[...new Set(missing.map((name) => PEERS[name]))].join(' ')}\n`);
+  if (!log) return;
+  const caller = (new Error().stack ?? '').split('\n').slice(1).find((l) => !l.includes('/helpers/peers.'));
+  const where = caller?.match(/\((.*)\)$|at (.*)$/)?.slice(1).find(Boolean) ?? '?';
+  appendFileSync(log, `${[...new Set(missing.map((name) => PEERS[name]))].join(' ')}\t${where}\n`);
 }
 
 /**

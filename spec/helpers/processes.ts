@@ -1,9 +1,16 @@
 /**
  * @module spec/helpers/processes
  * Nothing a spec file starts outlives it. Importing this module marks the file's process
- * (FILE_MARKER=its pid, inherited by every child, kept by daemons that detach) and registers
- * one `after` hook on the file's root: it kills every tracked child, then every process still
- * carrying the mark — whether the tests passed, failed or timed out. The hook also runs at exit.
+ * (FILE_MARKER=its pid, inherited by every child, kept by daemons that detach) and arms a reaper
+ * that kills every tracked child, then every process still carrying the mark — whether the tests
+ * passed, failed or timed out:
+ *
+ *   file's after phase begins ──(the spec's own after hooks stop their daemons gracefully)──┐
+ *        │ GRACE_MS later, if the file is still alive (a leaked child holds its event loop) → reap
+ *        └ at exit, or on the runner's SIGTERM when the file times out                      → reap
+ *
+ * (Node runs a file's root `after` hooks in the order they were registered, and this module is
+ * imported before a spec registers its own: so the reaper waits instead of running at once.)
  */
 import type { ChildProcess } from 'node:child_process';
 import { after } from 'node:test';
@@ -28,5 +35,12 @@ export function reap(): void {
   killAll(findMarked({ env: mark }));
 }
 
-after(reap);
+/** How long the spec's own after hooks get to stop what they started before the reaper does. */
+const GRACE_MS = 15_000;
+
+after(() => { setTimeout(reap, GRACE_MS).unref(); });
 process.once('exit', reap);
+process.once('SIGTERM', () => {
+  reap();
+  process.exit(143);
+});
