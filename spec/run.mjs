@@ -41,7 +41,10 @@ const id = `${process.pid}-${Date.now()}`;
 const skipLog = join(root, 'skipped-peers.log');
 const env = { ...process.env, TMPDIR: root, [RUN_MARKER]: id, STUNNEL_TS_SKIP_LOG: skipLog };
 
-const runner = spawn(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=60000', ...files], { stdio: 'inherit', env });
+// Every wait in the specs has its own short deadline; this is the last resort, and Node 20 applies it
+// to each spec FILE as a whole too (a file longer than this is cancelled): the corpus file alone
+// takes over 60 s on a loaded 2-core machine, so it stays at 3 minutes.
+const runner = spawn(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=180000', ...files], { stdio: 'inherit', env });
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => runner.kill(signal));
 const status = await new Promise((resolve) => runner.on('close', (code, signal) => resolve(code ?? (signal ? 1 : 0))));
 

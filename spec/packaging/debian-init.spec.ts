@@ -19,9 +19,10 @@ import { basename, join } from 'node:path';
 import type { Server } from 'node:net';
 import { pki } from '../helpers/pki';
 import {
-  DAEMON, alive, limit, pidFrom, reloadAndFollow, run, scratchTunnel, tlsRoundTrip, waitForFile,
+  DAEMON, alive, limit, reloadAndFollow, run, scratchTunnel, tlsRoundTrip, waitForFile,
   type DaemonConf, type Outcome, type Root,
 } from './fixtures';
+import { pidFrom } from '../process/harness';
 import { peerPath, skipWithout } from '../helpers/peers';
 
 const DEBIAN_SCRIPT = '/etc/init.d/stunnel4';
