@@ -129,7 +129,11 @@ test('openssl s_time -new: every connection ends "Connection closed", as with st
   const ends = () => verbose.log.texts().filter((t) => /^Connection [a-z/]+: /.test(t));
   await verbose.log.waitFor(/^Connection /);
   // Every connection s_time made has ended by the time it printed its summary, bar the last few in flight.
-  while (ends().length < made) await new Promise((r) => setImmediate(r));
+  const deadline = Date.now() + 10_000; // backstop
+  while (ends().length < made) {
+    assert.ok(Date.now() < deadline, `${ends().length} of ${made} connections ended`);
+    await new Promise((r) => setImmediate(r));
+  }
   const words = new Set(ends().map((t) => /^Connection ([a-z/]+):/.exec(t)![1]));
   assert.deepEqual([...words], ['closed']);
 });

@@ -83,7 +83,7 @@ function reason(missing: readonly PeerName[]): string {
 function recordSkip(missing: readonly PeerName[]): void {
   const log = process.env.STUNNEL_TS_SKIP_LOG;
   if (!log) return;
-  const caller = (new Error().stack ?? '').split('\n').slice(1).find((l) => !l.includes('/helpers/peers.'));
+  const caller = (new Error().stack ?? '').split('\n').slice(1).find((l) => !/\/helpers\/peers\.[jt]s:/.test(l));
   const where = caller?.match(/\((.*)\)$|at (.*)$/)?.slice(1).find(Boolean) ?? '?';
   appendFileSync(log, `${[...new Set(missing.map((name) => PEERS[name]))].join(' ')}\t${where}\n`);
 }

@@ -106,8 +106,9 @@ export async function greetedExchange(port: number, lines: number, size: number)
   socket.on('data', (chunk: Buffer) => { data = Buffer.concat([data, chunk]); });
   const ended = once(socket, 'end');
   let greetingEnd = -1;
+  const backstop = AbortSignal.timeout(10_000); // a server that never greets fails here, not at the file timeout
   while (greetingEnd < 0) {
-    await once(socket, 'data');
+    await once(socket, 'data', { signal: backstop });
     const breaks = [...data.toString('latin1').matchAll(/\r\n/g)];
     if (breaks.length >= lines) greetingEnd = breaks[lines - 1].index! + 2;
   }
