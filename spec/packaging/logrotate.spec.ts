@@ -53,8 +53,9 @@ test('logrotate -f rotates the output file and the daemon reopens it on SIGUSR1'
     .replaceAll('/etc/init.d/stunnel-ts', initScript);
   const rulesFile = join(root.dir, 'logrotate.conf');
   writeFileSync(rulesFile, rules, { mode: 0o644 });
+  // The init script returns once the pid file is there; the daemon may still be writing its first lines.
+  await waitForLines(conf.logFile, /Accepting new connections/);
   const textBefore = readFileSync(conf.logFile, 'utf8');
-  assert.match(textBefore, /Accepting new connections/);
 
   const rotated = await run(peerPath('logrotate'), ['-f', '-s', join(root.dir, 'logrotate.state'), rulesFile]);
   assert.equal(rotated.code, 0, rotated.stdout + rotated.stderr);
