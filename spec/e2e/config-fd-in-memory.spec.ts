@@ -12,7 +12,8 @@ import { chownSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from '
 import { join } from 'node:path';
 import { BIN, Running } from '../helpers/daemon';
 import { exchange } from '../helpers/config';
-import { stopDaemon, tlsClient, waitForLine } from '../process/harness';
+import { stopDaemon, waitForLine } from '../process/harness';
+import { tlsClient, verifiedByTestCa } from '../helpers/net';
 import { EchoBench, FOREGROUND } from '../process/echo-bench';
 
 const NOBODY = 65534;
@@ -48,7 +49,7 @@ test('foreground -fd 3: a planted symlink at the temp name leaves the root file 
     const daemon = startFromFd(conf, plant, tmp);
     bench.stopAtEnd(daemon);
     await daemon.waitFor(/Accepting new connections/);
-    const result = await exchange(await tlsClient(await daemon.port()), 4096);
+    const result = await exchange(await tlsClient(await daemon.port(), verifiedByTestCa()), 4096);
     assert.equal(result.received, result.sent);
     await daemon.stop();
     assert.equal(readFileSync(victim, 'utf8'), 'root data\n', 'the symlink target is untouched');
@@ -68,7 +69,7 @@ test('daemon -fd 3: a pre-created 0666 file at the temp name gets no byte; the c
     const { code } = await daemon.exited;
     assert.equal(code, 0, daemon.lines.join('\n'));
     const bound = await waitForLine(log, / bound to 127\.0\.0\.1:\d+$/);
-    const result = await exchange(await tlsClient(Number(bound.match(/:(\d+)$/)![1])), 4096);
+    const result = await exchange(await tlsClient(Number(bound.match(/:(\d+)$/)![1]), verifiedByTestCa()), 4096);
     assert.equal(result.received, result.sent);
     await stopDaemon(pid);
     const kept = readdirSync(tmp).filter((name) => name.startsWith('kept-'));

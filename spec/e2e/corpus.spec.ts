@@ -12,6 +12,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, tempDir } from '../helpers/daemon';
 import { pki } from '../helpers/pki';
+import { ensureUsers, namesAccount } from '../helpers/accounts';
 import { loadConfigText } from '../../lib/config/load';
 import { checkCredentials } from '../../lib/lint';
 import { ConfigError } from '../../lib/errors';
@@ -79,7 +80,9 @@ describe('real-world corpus under -test', () => {
   });
 
   for (const row of rows) {
-    test(`${row.file}: ${DEVIATIONS[row.file] ?? row.outcome}`, () => {
+    // stunnel 5.68 ran the corpus where Debian's stunnel4 package had made its user.
+    const needs = namesAccount(readFileSync(join(CORPUS, 'files', row.file), 'latin1'), 'stunnel4');
+    test(`${row.file}: ${DEVIATIONS[row.file] ?? row.outcome}`, { skip: needs && ensureUsers('stunnel4') }, () => {
       const r = results.get(row.file)!;
       const { cls, first } = classify(r.code, r.stderr);
       assert.equal(cls, DEVIATIONS[row.file] ?? row.outcome, r.stderr);

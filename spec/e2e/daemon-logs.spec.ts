@@ -8,7 +8,9 @@ import { readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { nativeAddon } from '../../lib/native';
 import { SYSLOG_PATH_ENV } from '../../lib/log';
-import { pidFrom, runToExit, stopDaemon, waitForLine } from '../process/harness';
+import { pidFrom, stopDaemon, waitForLine } from '../process/harness';
+import { runToExit } from '../helpers/net';
+import { BIN } from '../helpers/daemon';
 import { EchoBench } from '../process/echo-bench';
 
 const bench = new EchoBench('stunnel-ts-logs-');
@@ -23,7 +25,7 @@ function conf(name: string, extra: string): { conf: string; pid: string } {
 test('SIGUSR1 reopens the output file after it was renamed away', async () => {
   const log = join(bench.dir, 'rotate.log');
   const { conf: file, pid } = conf('rotate', `output = ${log}\nsyslog = no`);
-  const run = await runToExit([file]);
+  const run = await runToExit(process.execPath, [BIN, file]);
   assert.equal(run.code, 0, run.stderr);
   await waitForLine(log, /Configuration successful/);
   renameSync(log, log + '.1');
@@ -41,7 +43,7 @@ test('syslog gets LOGn[id] lines with ident and facility', { skip: nativeAddon()
   assert.ok(fd >= 0, `bind ${socketPath}`);
   try {
     const { conf: file, pid } = conf('syslog', 'service = tunnelbox\ndebug = local3.notice');
-    const run = await runToExit([file], { [SYSLOG_PATH_ENV]: socketPath });
+    const run = await runToExit(process.execPath, [BIN, file], undefined, { [SYSLOG_PATH_ENV]: socketPath });
     assert.equal(run.code, 0, run.stderr);
     await stopDaemon(pid);
     // The daemon has exited: every datagram is already queued on our socket.

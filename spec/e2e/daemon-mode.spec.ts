@@ -11,7 +11,9 @@ import { join } from 'node:path';
 import { createServer, type Server } from 'node:net';
 import { once } from 'node:events';
 import { exchange } from '../helpers/config';
-import { pidFrom, procStatus, runToExit, stopDaemon, tlsClient, waitForLine } from '../process/harness';
+import { pidFrom, procStatus, stopDaemon, waitForLine } from '../process/harness';
+import { runToExit, tlsClient, verifiedByTestCa } from '../helpers/net';
+import { BIN } from '../helpers/daemon';
 import { EchoBench } from '../process/echo-bench';
 
 const bench = new EchoBench('stunnel-ts-daemon-');
@@ -34,14 +36,14 @@ function daemonConf(name: string, port: number): { conf: string; pid: string; lo
 
 test('returns 0 with the port accepting; detached daemon with pid file, [main] lines, clean exit', async () => {
   const { conf, pid, log } = daemonConf('ok', 0);
-  const run = await runToExit([conf]);
+  const run = await runToExit(process.execPath, [BIN, conf]);
   assert.equal(run.code, 0, run.stderr);
   assert.equal(run.stderr, '');
   bench.stopAtEnd(pid);
 
   const bound = await waitForLine(log, / bound to 127\.0\.0\.1:\d+$/);
   const tunnelPort = Number(bound.match(/:(\d+)$/)![1]);
-  const tls = await tlsClient(tunnelPort);
+  const tls = await tlsClient(tunnelPort, verifiedByTestCa());
   const result = await exchange(tls, 256 * 1024);
   assert.equal(result.received, result.sent);
 
@@ -65,7 +67,7 @@ test('returns 0 with the port accepting; detached daemon with pid file, [main] l
 
 test('a port in use: exit 1, the bind error on stderr, no pid file', async () => {
   const { conf, pid } = daemonConf('busy', (busy.address() as { port: number }).port);
-  const run = await runToExit([conf]);
+  const run = await runToExit(process.execPath, [BIN, conf]);
   assert.equal(run.code, 1);
   const port = (busy.address() as { port: number }).port;
   assert.ok(run.stderr.includes(`[.] Binding service [echo] to 127.0.0.1:${port}: Address already in use (98)\n`), run.stderr);
@@ -75,7 +77,7 @@ test('a port in use: exit 1, the bind error on stderr, no pid file', async () =>
 
 test('a relative pid file when daemonizing: exit 1 with stunnel\'s message', async () => {
   const conf = bench.writeEchoConf('relative', 'pid = relative.pid');
-  const run = await runToExit([conf]);
+  const run = await runToExit(process.execPath, [BIN, conf]);
   assert.equal(run.code, 1);
   assert.match(run.stderr, /^\[!\] Global options: Pid file must include full path name$/m);
 });

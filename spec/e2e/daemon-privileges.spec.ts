@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { existsSync, statSync } from 'node:fs';
 import { exchange } from '../helpers/config';
 import { nativeAddon } from '../../lib/native';
-import { assertConfined, pidFrom, stopDaemon, tlsClient, waitForLine } from '../process/harness';
+import { assertConfined, pidFrom, stopDaemon, waitForLine } from '../process/harness';
+import { tlsClient, verifiedByTestCa } from '../helpers/net';
 import { EchoBench } from '../process/echo-bench';
 
 const NOBODY = 65534;
@@ -25,13 +26,13 @@ test('confined to the jail as nobody:nogroup, tunnels work, a reload cannot leav
     assert.equal(statSync(logFile).uid, NOBODY, 'log opened after the drop');
 
     const port = Number((await waitForLine(logFile, / bound to /)).match(/:(\d+)$/)![1]);
-    const first = await exchange(await tlsClient(port), 64 * 1024);
+    const first = await exchange(await tlsClient(port, verifiedByTestCa()), 64 * 1024);
     assert.equal(first.received, first.sent);
 
     process.kill(pid, 'SIGHUP');
     await waitForLine(logFile, /Failed to reload the configuration file/);
     assert.match(await waitForLine(logFile, /Cannot open configuration file/), /LOG3\[main\]: Cannot open configuration file$/);
-    const second = await exchange(await tlsClient(port), 64 * 1024);
+    const second = await exchange(await tlsClient(port, verifiedByTestCa()), 64 * 1024);
     assert.equal(second.received, second.sent, 'the old configuration keeps serving');
 
     await stopDaemon(pidFile);

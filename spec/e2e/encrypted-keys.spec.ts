@@ -18,6 +18,7 @@ import { pki } from '../helpers/pki';
 import { BIN, Running, tempDir, writeConf } from '../helpers/daemon';
 import { echoServer } from '../helpers/config';
 import { healthyRoundTrip } from '../helpers/net';
+import { peerPath, skipWithout } from '../helpers/peers';
 import { pidFrom, stopDaemon } from '../process/harness';
 
 const PASSPHRASE = 'correct horse battery';
@@ -26,6 +27,8 @@ const dir = tempDir('stunnel-ts-enckey-');
 const pkcs8Key = join(dir, 'server-pkcs8.key');
 const pkcs12File = join(dir, 'server.p12');
 const legacyKey = join(dir, 'server-legacy.key');
+const withoutOpenssl = skipWithout('openssl');
+const withoutScript = skipWithout('script');
 let echo: Awaited<ReturnType<typeof echoServer>>;
 
 before(async () => {
@@ -34,7 +37,7 @@ before(async () => {
   writeFileSync(pkcs8Key, key.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: PASSPHRASE }), { mode: 0o600 });
   writeFileSync(legacyKey, key.export({ type: 'pkcs1', format: 'pem', cipher: 'aes-256-cbc', passphrase: PASSPHRASE }), { mode: 0o600 });
   assert.match(readFileSync(legacyKey, 'utf8'), /Proc-Type: 4,ENCRYPTED/);
-  execFileSync('openssl', ['pkcs12', '-export', '-in', p.serverCert, '-inkey', p.serverKey, '-passout', `pass:${PASSPHRASE}`, '-out', pkcs12File]);
+  if (!withoutOpenssl) execFileSync(peerPath('openssl'), ['pkcs12', '-export', '-in', p.serverCert, '-inkey', p.serverKey, '-passout', `pass:${PASSPHRASE}`, '-out', pkcs12File]);
 });
 after(() => {
   echo.server.close();
@@ -134,7 +137,7 @@ for (const [kind, file, options] of [
   ['an older PEM key (Proc-Type: 4,ENCRYPTED)', legacyKey, { key: legacyKey }],
   ['a PKCS#12 file with a password', pkcs12File, { pkcs12: true }],
 ] as const) {
-  test(`${kind} is unlocked the same way`, async () => {
+  test(`${kind} is unlocked the same way`, { skip: 'pkcs12' in options && withoutOpenssl }, async () => {
     const r = startWithStdin(conf(`kind-${kind.length}`, options), `${PASSPHRASE}\n`);
     try {
       await r.waitFor(/Accepting new connections/);
@@ -197,10 +200,10 @@ test('foreground = no: asked before detaching; the daemon serves, and its enviro
   assert.equal(existsSync(pidFile), false);
 });
 
-test('on a terminal: the prompt is shown there and the passphrase is not echoed', async () => {
+test('on a terminal: the prompt is shown there and the passphrase is not echoed', { skip: withoutScript }, async () => {
   const file = conf('tty');
   // script(1) runs the binary on a new pseudo-terminal that is its controlling terminal.
-  const child = spawn('script', ['-qfec', `exec "${process.execPath}" "${BIN}" "${file}"`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(peerPath('script'), ['-qfec', `exec "${process.execPath}" "${BIN}" "${file}"`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let screen = '';
   const seen = (text: string) => new Promise<void>((resolve, reject) => {
     const check = () => {

@@ -12,6 +12,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { join, resolve } from 'node:path';
 import { BIN, tempDir } from '../helpers/daemon';
 import { pki } from '../helpers/pki';
+import { ensureUsers, namesAccount } from '../helpers/accounts';
 
 const EXAMPLES = resolve(__dirname, '../../../conf-examples');
 const configFiles = readdirSync(EXAMPLES).filter((name) => name.endsWith('.conf')).sort();
@@ -69,9 +70,11 @@ test('each example starts with a comment naming it and saying what it shows', ()
 });
 
 for (const name of configFiles) {
-  test(`${name} loads with -test`, async () => {
+  const text = readFileSync(join(EXAMPLES, name), 'utf8');
+  // Debian's stunnel4 package brings the user the examples drop to.
+  test(`${name} loads with -test`, { skip: namesAccount(text, 'stunnel4') && ensureUsers('stunnel4') }, async () => {
     const file = join(dir, name);
-    writeFileSync(file, rewritten(readFileSync(join(EXAMPLES, name), 'utf8')));
+    writeFileSync(file, rewritten(text));
     const { code, output } = await loadTest(file);
     assert.match(output, /Configuration OK/, output);
     assert.equal(code, 0, output);

@@ -8,13 +8,14 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { connect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { pki } from '../helpers/pki';
 import { runStunnelTs } from '../helpers/daemon';
-import { linesMatching, waitForLine } from '../process/harness';
+import { waitForLine } from '../process/harness';
+import { linesMatching } from '../helpers/net';
 import { EchoBench } from '../process/echo-bench';
+import { peerPath, skipWithout } from '../helpers/peers';
 
 const FILTER = resolve(__dirname, '../../../fail2ban/filter.d/stunnel-ts.conf');
 const p = pki();
@@ -33,7 +34,7 @@ function closed(socket: import('node:net').Socket): Promise<void> {
 }
 
 test('fail2ban-regex finds the client of a failed handshake and of a refused certificate',
-  { skip: !existsSync('/usr/bin/fail2ban-regex') && 'fail2ban not installed' }, async () => {
+  { skip: skipWithout('fail2ban-regex') }, async () => {
     const port = Number((await waitForLine(log, / bound to /)).match(/:(\d+)$/)![1]);
 
     const plain = connect(port, '127.0.0.1');
@@ -49,7 +50,7 @@ test('fail2ban-regex finds the client of a failed handshake and of a refused cer
     await waitForLine(log, /certificate verify failed \(from 127\.0\.0\.1:\d+\)$/);
     assert.equal(linesMatching(log, /SSL_accept: .* \(from 127\.0\.0\.1:\d+\)$/).length, 2);
 
-    const { stdout } = await promisify(execFile)('fail2ban-regex', ['-v', log, FILTER]);
+    const { stdout } = await promisify(execFile)(peerPath('fail2ban-regex'), ['-v', log, FILTER]);
     assert.match(stdout, /^Failregex: 2 total$/m);
     assert.equal(stdout.match(/^\|\s+127\.0\.0\.1\s+/gm)?.length, 2, stdout);
   });

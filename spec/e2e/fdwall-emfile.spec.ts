@@ -11,7 +11,8 @@ import { connect, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import type { Running } from '../helpers/daemon';
 import { exchange } from '../helpers/config';
-import { heldTransfer, openDescriptors, tlsClient } from '../process/harness';
+import { heldTransfer, openDescriptors } from '../process/harness';
+import { tlsClient, verifiedByTestCa } from '../helpers/net';
 import { EchoBench, FOREGROUND } from '../process/echo-bench';
 
 const bench = new EchoBench('stunnel-ts-fdwall-');
@@ -43,7 +44,7 @@ async function hold(port: number): Promise<Socket | null> {
 async function tryRoundTrip(port: number): Promise<boolean> {
   let socket;
   try {
-    socket = await tlsClient(port);
+    socket = await tlsClient(port, verifiedByTestCa());
   } catch {
     return false;
   }
@@ -92,7 +93,7 @@ function hitTheWall(inherited: readonly number[] = []): Promise<WallRun> {
     const withinClients = Math.max(LIMIT - own - clients + 1, 4);
     const leavingBurstRoom = Math.floor((LIMIT - own - BURST_ROOM) / 2);
     const transferCount = Math.min(withinClients, leavingBurstRoom);
-    const transfers = await Promise.all(Array.from({ length: transferCount }, async () => heldTransfer(await tlsClient(port), 256 * 1024)));
+    const transfers = await Promise.all(Array.from({ length: transferCount }, async () => heldTransfer(await tlsClient(port, verifiedByTestCa()), 256 * 1024)));
     const free = LIMIT - slotsTaken(pid);
     assert.ok(transferCount >= 1 && free >= BURST_ROOM && transferCount + free <= clients,
       `the daemon holds ${own} descriptors of its own: ${transferCount} transfers leave ${free} free of ${LIMIT}, no wall within ${clients} clients`);

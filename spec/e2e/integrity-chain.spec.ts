@@ -5,41 +5,44 @@
  * back at the client, for 100 concurrent 1 MB transfers and one 64 MB transfer each way.
  * (The issue's 100 × 64 MB run is `node scripts/soak.mjs --full-integrity`.)
  */
-import { test, before, after } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import type { Running } from '../helpers/daemon';
 import { pki } from '../helpers/pki';
 import { backend, lineCount, serverSection, startDaemon, tcpClient, transfer, type Backend } from '../helpers/net';
 
-let echo: Backend;
-let server: Running;
-let client: Running;
-let entry: number;
-const dirs: string[] = [];
+interface Chain {
+  readonly echo: Backend;
+  readonly server: Running;
+  readonly client: Running;
+  /** The client-mode daemon's plain port: the way in. */
+  readonly entry: number;
+}
 
-before(async () => {
+/** An echo backend behind server mode behind client mode, all stopped when the test ends. */
+async function chain(t: TestContext): Promise<Chain> {
   const p = pki();
-  echo = await backend();
+  const dirs: string[] = [];
+  const running: Running[] = [];
+  const echo = await backend();
+  t.after(async () => {
+    for (const daemon of running.reverse()) await daemon.stop();
+    await echo.close();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
   const s = await startDaemon(`debug = 6\nTIMEOUTclose = 1\n${serverSection('tls-in', echo.port, p)}`);
-  server = s.daemon;
+  running.push(s.daemon);
   dirs.push(s.dir);
   const c = await startDaemon(`debug = 6\nTIMEOUTclose = 1\n[plain-in]\nclient = yes\naccept = 127.0.0.1:0\n` +
-    `connect = 127.0.0.1:${await server.port(0)}\nCAfile = ${p.caFile}\nverifyChain = yes\ncheckHost = localhost\n`);
-  client = c.daemon;
+    `connect = 127.0.0.1:${await s.daemon.port(0)}\nCAfile = ${p.caFile}\nverifyChain = yes\ncheckHost = localhost\n`);
+  running.push(c.daemon);
   dirs.push(c.dir);
-  entry = await client.port(0);
-});
-
-after(async () => {
-  await client?.stop();
-  await server?.stop();
-  await echo?.close();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+  return { echo, server: s.daemon, client: c.daemon, entry: await c.daemon.port(0) };
+}
 
 /** One transfer through both proxies: what went in came out at the backend and back. */
-async function throughChain(size: number): Promise<void> {
+async function throughChain({ echo, entry }: Chain, size: number): Promise<void> {
   const socket = await tcpClient(entry);
   const r = await transfer(socket, size);
   socket.destroy();
@@ -48,19 +51,24 @@ async function throughChain(size: number): Promise<void> {
   assert.ok(echo.receivedHashes.has(r.sent), 'the backend received exactly the bytes sent');
 }
 
-test('100 concurrent transfers of 1 MB each way through client mode → server mode → echo', { timeout: 60_000 }, async () => {
-  await Promise.all(Array.from({ length: 100 }, () => throughChain(1 << 20)));
-});
-
-test('one transfer of 64 MB each way through both proxies', { timeout: 60_000 }, async () => {
-  await throughChain(64 << 20);
-});
-
-test('both proxies logged a clean end for every connection', async () => {
+/** Both proxies logged a clean end (`Connection closed`, no reset) for each of the `count` connections. */
+async function assertCleanEnds({ client, server }: Chain, count: number): Promise<void> {
   for (const daemon of [client, server]) {
-    assert.equal(await lineCount(daemon, /LOG5\[\d+\]: Connection \S+:/, 101), 101);
+    assert.equal(await lineCount(daemon, /LOG5\[\d+\]: Connection \S+:/, count), count);
     const ends = daemon.lines.filter((l) => /LOG5\[\d+\]: Connection \S+:/.test(l));
-    assert.equal(ends.length, 101);
+    assert.equal(ends.length, count);
     assert.deepEqual(ends.filter((l) => !/Connection closed: /.test(l)), [], 'no reset among them');
   }
+}
+
+test('100 concurrent transfers of 1 MB each way through client mode → server mode → echo, each ended cleanly', { timeout: 60_000 }, async (t) => {
+  const c = await chain(t);
+  await Promise.all(Array.from({ length: 100 }, () => throughChain(c, 1 << 20)));
+  await assertCleanEnds(c, 100);
+});
+
+test('one transfer of 64 MB each way through both proxies, ended cleanly', { timeout: 60_000 }, async (t) => {
+  const c = await chain(t);
+  await throughChain(c, 64 << 20);
+  await assertCleanEnds(c, 1);
 });

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { echoTunnel, healthyRoundTrip, runToExit, type EchoTunnel } from '../helpers/net';
+import { peerPath, skipWithout } from '../helpers/peers';
 
 let tunnel: EchoTunnel;
 let port: number;
@@ -23,10 +24,10 @@ after(() => tunnel?.stop());
 
 /** `openssl s_client` against the daemon with the client's own limits lowered to security level 0. */
 function sClient(...args: string[]): Promise<{ code: number | null; out: string }> {
-  return runToExit('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, ...args]);
+  return runToExit(peerPath('openssl'), ['s_client', '-connect', `127.0.0.1:${port}`, ...args]);
 }
 
-describe('protocol versions with sslVersion = all', () => {
+describe('protocol versions with sslVersion = all', { skip: skipWithout('openssl') }, () => {
   for (const version of ['tls1', 'tls1_1']) {
     test(`-${version} is refused by the server`, async () => {
       const r = await sClient(`-${version}`, '-cipher', 'DEFAULT@SECLEVEL=0');
@@ -45,7 +46,7 @@ describe('protocol versions with sslVersion = all', () => {
     });
   }
   test('a renegotiation asked for by openssl s_client (R) is refused with a no_renegotiation alert', async () => {
-    const child = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-tls1_2', '-msg'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(peerPath('openssl'), ['s_client', '-connect', `127.0.0.1:${port}`, '-tls1_2', '-msg'], { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     let asked = false;
     const onData = (chunk: Buffer) => {
@@ -75,9 +76,9 @@ describe('protocol versions with sslVersion = all', () => {
   });
 });
 
-describe('sslscan', () => {
+describe('sslscan', { skip: skipWithout('sslscan') }, () => {
   test('only TLS 1.2/1.3, no weak cipher, not vulnerable to heartbleed', { timeout: 60_000 }, async () => {
-    const r = await runToExit('sslscan', ['--no-colour', `127.0.0.1:${port}`], 50_000);
+    const r = await runToExit(peerPath('sslscan'), ['--no-colour', `127.0.0.1:${port}`], 50_000);
     assert.equal(r.code, 0, r.out);
     for (const v of ['SSLv2', 'SSLv3', 'TLSv1.0', 'TLSv1.1']) assert.match(r.out, new RegExp(`^${v.replace('.', '\\.')}\\s+disabled`, 'm'));
     for (const v of ['TLSv1.2', 'TLSv1.3']) assert.match(r.out, new RegExp(`^${v.replace('.', '\\.')}\\s+enabled`, 'm'));

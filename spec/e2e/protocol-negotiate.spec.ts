@@ -16,6 +16,7 @@ import { pki } from '../helpers/pki';
 import { Running, writeConf } from '../helpers/daemon';
 import { closedPort } from '../helpers/config';
 import { greetedExchange, GREETINGS, ProtocolPeers } from '../helpers/protocols';
+import { peerPath, skipWithout } from '../helpers/peers';
 
 const p = pki();
 const peers = new ProtocolPeers('stunnel-ts-negotiate-');
@@ -26,7 +27,7 @@ const { greetingBackend, scriptedServer, stunnel4 } = peers;
 const negotiatingClient = (name: string, protocol: string, port: number, extra = '') =>
   peers.stunnelTs(name, `[${protocol}]\nclient = yes\nprotocol = ${protocol}\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:${port}\n${extra}`);
 
-describe('with Debian stunnel 5.68 as the STARTTLS server', () => {
+describe('with Debian stunnel 5.68 as the STARTTLS server', { skip: skipWithout('stunnel4') }, () => {
   const expected: Record<string, string> = {
     smtp: '220 backend.example stunnel for ESMTP',
     pop3: '+OK backend POP3 + stunnel',
@@ -118,7 +119,7 @@ describe('the dialogue, line by line, against scripted servers', () => {
 });
 
 describe('pgsql: the SSLRequest before the handshake', () => {
-  test('with stunnel 5.68 as the pgsql server: 256 KiB through both, intact', async () => {
+  test('with stunnel 5.68 as the pgsql server: 256 KiB through both, intact', { skip: skipWithout('stunnel4') }, async () => {
     const backend = await peers.greetingBackend('smtp');
     const theirs = stunnel4('pgsql-server.conf', `[pgsql]\nprotocol = pgsql\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:${backend}\ncert = ${p.serverCert}\nkey = ${p.serverKey}`);
     await theirs.waitFor(/Configuration successful/);
@@ -198,7 +199,7 @@ describe('nntp and ldap: STARTTLS for news and directory servers', () => {
   }
 });
 
-describe('connect: through an HTTP proxy (tinyproxy) to a TLS server', () => {
+describe('connect: through an HTTP proxy (tinyproxy) to a TLS server', { skip: skipWithout('stunnel4', 'tinyproxy') }, () => {
   let proxyPort: number;
   let serverPort: number;
 
@@ -209,7 +210,7 @@ describe('connect: through an HTTP proxy (tinyproxy) to a TLS server', () => {
     serverPort = await theirs.port();
     proxyPort = await closedPort();
     const conf = writeConf(peers.dir, 'tinyproxy.conf', `Port ${proxyPort}\nListen 127.0.0.1\nAllow 127.0.0.1\nTimeout 60\nBasicAuth user secret\nLogLevel Info\n`);
-    const proxy = new Running(spawn('tinyproxy', ['-d', '-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] }));
+    const proxy = new Running(spawn(peerPath('tinyproxy'), ['-d', '-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] }));
     peers.track(proxy);
     await proxy.waitFor(/Accepting connections/);
   });

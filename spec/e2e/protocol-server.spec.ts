@@ -16,6 +16,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pki } from '../helpers/pki';
 import { greetedExchange, GREETINGS, ProtocolPeers } from '../helpers/protocols';
+import { peerPath, skipWithout } from '../helpers/peers';
 
 const p = pki();
 const peers = new ProtocolPeers('stunnel-ts-protocol-server-');
@@ -66,7 +67,7 @@ async function mailServer(): Promise<{ port: number; messages: string[]; next: (
  * waits for `answer` in what comes back through the tunnel.
  */
 async function starttlsSession(port: number, protocol: string, command: string, answer: string): Promise<{ answered: boolean; out: string }> {
-  const child = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-starttls', protocol, '-quiet'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(peerPath('openssl'), ['s_client', '-connect', `127.0.0.1:${port}`, '-starttls', protocol, '-quiet'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   child.stderr.on('data', () => undefined);
   child.stdin.write(`${command}\r\n`);
@@ -85,7 +86,7 @@ async function starttlsSession(port: number, protocol: string, command: string, 
 }
 
 describe('smtp', () => {
-  test('curl sends a mail with STARTTLS (--ssl-reqd): the backend gets it whole, the dialogue is stunnel\'s', async () => {
+  test('curl sends a mail with STARTTLS (--ssl-reqd): the backend gets it whole, the dialogue is stunnel\'s', { skip: skipWithout('curl') }, async () => {
     const mx = await mailServer();
     const { daemon, port } = await serving('smtp-curl', 'smtp', mx.port);
     const mail = join(peers.dir, 'mail.txt');
@@ -93,7 +94,7 @@ describe('smtp', () => {
     writeFileSync(mail, body.join('\r\n') + '\r\n');
     const delivered = mx.next();
     const curl = await new Promise<{ code: number; stderr: string }>((resolve) => {
-      execFile('curl', ['-sS', '--ssl-reqd', '--cacert', p.caFile, '--resolve', `localhost:${port}:127.0.0.1`,
+      execFile(peerPath('curl'), ['-sS', '--ssl-reqd', '--cacert', p.caFile, '--resolve', `localhost:${port}:127.0.0.1`,
         `smtp://localhost:${port}`, '--mail-from', 'a@test', '--mail-rcpt', 'b@test', '-T', mail],
       (error, _stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stderr }));
     });
@@ -106,7 +107,7 @@ describe('smtp', () => {
     assert.ok(daemon.lines.some((l) => /LOG6\[\d+\]: TLS accepted: new session negotiated$/.test(l)));
   });
 
-  test('stunnel 5.68 in client mode (protocol = smtp) in front: 256 KiB through both, intact', async () => {
+  test('stunnel 5.68 in client mode (protocol = smtp) in front: 256 KiB through both, intact', { skip: skipWithout('stunnel4') }, async () => {
     const backend = await peers.greetingBackend('smtp');
     const ours = await serving('smtp-interop', 'smtp', backend);
     const theirs = peers.stunnel4('smtp-client.conf', `[smtp]\nclient = yes\nprotocol = smtp\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:${ours.port}`);
@@ -119,7 +120,7 @@ describe('smtp', () => {
 });
 
 describe('pop3', () => {
-  test('openssl s_client -starttls pop3: CAPA lists STLS, then bytes go through TLS to the backend', async () => {
+  test('openssl s_client -starttls pop3: CAPA lists STLS, then bytes go through TLS to the backend', { skip: skipWithout('openssl') }, async () => {
     const backend = await peers.greetingBackend('pop3');
     const { daemon, port } = await serving('pop3-openssl', 'pop3', backend);
     const session = await starttlsSession(port, 'pop3', 'LIST', 'LIST');
@@ -139,7 +140,7 @@ const imapBackend = () => peers.scriptedServer('* OK [CAPABILITY IMAP4rev1] back
 });
 
 describe('imap', () => {
-  test('openssl s_client -starttls imap: CAPABILITY gains STARTTLS, then commands reach the backend through TLS', async () => {
+  test('openssl s_client -starttls imap: CAPABILITY gains STARTTLS, then commands reach the backend through TLS', { skip: skipWithout('openssl') }, async () => {
     const { daemon, port } = await serving('imap-openssl', 'imap', await imapBackend());
     const session = await starttlsSession(port, 'imap', 'a5 NOOP', 'a5 OK NOOP done');
     assert.ok(session.answered, session.out);
@@ -151,7 +152,7 @@ describe('imap', () => {
     ]);
   });
 
-  test('stunnel 5.68 in client mode (protocol = imap) in front: 256 KiB through both, intact', async () => {
+  test('stunnel 5.68 in client mode (protocol = imap) in front: 256 KiB through both, intact', { skip: skipWithout('stunnel4') }, async () => {
     const ours = await serving('imap-interop', 'imap', await peers.greetingBackend('imap'));
     const theirs = peers.stunnel4('imap-client.conf', `[imap]\nclient = yes\nprotocol = imap\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:${ours.port}`);
     await theirs.waitFor(/Configuration successful/);
@@ -178,7 +179,7 @@ describe('imap', () => {
 });
 
 describe('pgsql', () => {
-  test('openssl s_client -starttls postgres: the SSLRequest answered S, then bytes reach the backend through TLS', async () => {
+  test('openssl s_client -starttls postgres: the SSLRequest answered S, then bytes reach the backend through TLS', { skip: skipWithout('openssl') }, async () => {
     const backend = await peers.scriptedServer('', (line) => `echo:${line}\n`);
     const { daemon, port } = await serving('pgsql-openssl', 'pgsql', backend);
     const session = await starttlsSession(port, 'postgres', 'SELECT 1', 'echo:SELECT 1');

@@ -24,7 +24,7 @@ import { pki } from '../helpers/pki';
 import { writeConf, type Running } from '../helpers/daemon';
 import { exchange } from '../helpers/config';
 import { ProtocolPeers } from '../helpers/protocols';
-import { nextLine } from '../process/harness';
+import { nextLine } from '../helpers/net';
 import { inOwnNamespace } from '../helpers/netns';
 
 /** A destination that is not loopback (inside this file's namespace only). */

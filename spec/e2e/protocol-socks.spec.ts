@@ -20,7 +20,8 @@ import { pki } from '../helpers/pki';
 import type { Running } from '../helpers/daemon';
 import { exchange } from '../helpers/config';
 import { ProtocolPeers } from '../helpers/protocols';
-import { nextLine } from '../process/harness';
+import { nextLine } from '../helpers/net';
+import { peerPath, skipWithout } from '../helpers/peers';
 import { inOwnNamespace } from '../helpers/netns';
 
 /** Not loopback, so a SOCKS server may connect to it; only inside this file's own namespace. */
@@ -42,10 +43,12 @@ function inside(): void {
   let localReached = 0;
   let daemon: Running;
   const daemonLines = () => daemon.lines;
+  /** curl through Debian's stunnel 5.68: skipped (with the reason) when either is missing. */
+  const withoutCurlPeers = skipWithout('stunnel4', 'curl');
 
   before(async () => {
-    execFileSync('ip', ['link', 'set', 'lo', 'up']);
-    execFileSync('ip', ['addr', 'add', `${HOST}/32`, 'dev', 'lo']);
+    execFileSync(peerPath('ip'), ['link', 'set', 'lo', 'up']);
+    execFileSync(peerPath('ip'), ['addr', 'add', `${HOST}/32`, 'dev', 'lo']);
     const http = createHttpServer((req, res) => res.end(`hello from backend ${req.url}\n`));
     const echo = createServer({ allowHalfOpen: true }, (s) => { s.on('error', () => undefined); s.pipe(s); });
     for (const server of [http, echo] as Server[]) {
@@ -65,6 +68,7 @@ function inside(): void {
     const ours = await peers.stunnelTs('socks', `[socks]\nprotocol = socks\naccept = 127.0.0.1:0\ncert = ${p.serverCert}\nkey = ${p.serverKey}\n`);
     socksPort = ours.port;
     daemon = ours.daemon;
+    if (withoutCurlPeers) return;
     const theirs = peers.stunnel4('socks-client.conf', `[socks-in]\nclient = yes\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:${socksPort}`);
     await theirs.waitFor(/Configuration successful/);
     plainSocksPort = await theirs.port();
@@ -76,11 +80,11 @@ function inside(): void {
 
   /** curl through the plain SOCKS port (stunnel 5.68 carries it over TLS to stunnel-ts). */
   const curl = (flag: string, url: string) => new Promise<{ code: number; out: string; err: string }>((resolve) => {
-    execFile('curl', ['-sS', '--max-time', '10', `--${flag}`, `127.0.0.1:${plainSocksPort}`, url], (error, out, err) =>
+    execFile(peerPath('curl'), ['-sS', '--max-time', '10', `--${flag}`, `127.0.0.1:${plainSocksPort}`, url], (error, out, err) =>
       resolve({ code: error ? Number(error.code ?? 1) : 0, out, err }));
   });
 
-  describe('curl through stunnel 5.68 (client) to stunnel-ts (socks server)', () => {
+  describe('curl through stunnel 5.68 (client) to stunnel-ts (socks server)', { skip: withoutCurlPeers }, () => {
     const kinds: Array<[string, string, RegExp]> = [
       ['socks5', `http://${HOST}:PORT/five`, /LOG6\[\d+\]: SOCKS5 IPv4 address received$/],
       ['socks5-hostname', `http://${HOST}:PORT/five-hostname`, /LOG6\[\d+\]: SOCKS5 (resolved "10\.77\.0\.1" to 1 host\(s\)|IPv4 address received)$/],

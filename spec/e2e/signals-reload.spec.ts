@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import type { Running } from '../helpers/daemon';
 import { exchange } from '../helpers/config';
-import { heldTransfer, nextLine, tlsClient } from '../process/harness';
+import { heldTransfer } from '../process/harness';
+import { nextLine, tlsClient, verifiedByTestCa } from '../helpers/net';
 import { EchoBench, FOREGROUND } from '../process/echo-bench';
 
 const bench = new EchoBench('stunnel-ts-hup-', 2);
@@ -23,12 +24,12 @@ bench.before(async () => {
 
 /** One short TLS round trip; resolves true when the bytes came back intact. */
 async function roundTrip(): Promise<boolean> {
-  const result = await exchange(await tlsClient(port), 1024);
+  const result = await exchange(await tlsClient(port, verifiedByTestCa()), 1024);
   return result.received === result.sent;
 }
 
 test('reload under load: transfers complete intact, no connection refused, new backend used', async () => {
-  const transfers = await Promise.all(Array.from({ length: 6 }, async () => heldTransfer(await tlsClient(port), 2 * 1024 * 1024)));
+  const transfers = await Promise.all(Array.from({ length: 6 }, async () => heldTransfer(await tlsClient(port, verifiedByTestCa()), 2 * 1024 * 1024)));
 
   let reloaded = false;
   let attempts = 0;
@@ -48,7 +49,7 @@ test('reload under load: transfers complete intact, no connection refused, new b
 
   // The six transfers were half done before the reload; they finish on the old settings.
   for (const result of await Promise.all(transfers.map((t) => t.finish()))) assert.equal(result.received, result.sent);
-  const later = await exchange(await tlsClient(port), 2048);
+  const later = await exchange(await tlsClient(port, verifiedByTestCa()), 2048);
   assert.equal(later.received, later.sent);
   assert.ok(daemon.lines.some((l) => new RegExp(`s_connect: connected 127\\.0\\.0\\.1:${bench.echoPort(1)}$`).test(l)),
     'after the reload, connections go to the new backend');

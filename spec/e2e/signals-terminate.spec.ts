@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import type { Running } from '../helpers/daemon';
-import { nextLine, tlsClient } from '../process/harness';
+import { nextLine, tlsClient, verifiedByTestCa } from '../helpers/net';
 import { EchoBench, FOREGROUND } from '../process/echo-bench';
 
 const bench = new EchoBench('stunnel-ts-signals-');
@@ -37,7 +37,7 @@ for (const [signal, line] of [
 
 test('SIGUSR2 lists active connections at LOG0 with their byte counts', async () => {
   const { daemon } = await start('usr2');
-  const tls = await tlsClient(await daemon.port());
+  const tls = await tlsClient(await daemon.port(), verifiedByTestCa());
   tls.write('hello!');
   await once(tls, 'data');
   const listed = nextLine(daemon, /Listed \d+ active connection\(s\)/);

@@ -15,7 +15,8 @@ import { join } from 'node:path';
 import { runStunnelTs } from '../helpers/daemon';
 import { closedPort, exchange } from '../helpers/config';
 import { echoConf, EchoBench } from '../process/echo-bench';
-import { nextLine, regexText, tlsClient } from '../process/harness';
+import { regexText } from '../process/harness';
+import { nextLine, tlsClient, verifiedByTestCa } from '../helpers/net';
 
 const NOBODY = 65534;
 const bench = new EchoBench('stunnel-ts-bind-guard-');
@@ -72,7 +73,7 @@ test('a worker asking for a socket the configuration does not name is killed and
     const probe = connect(port, '127.0.0.1');
     const [error] = await once(probe, 'error') as [NodeJS.ErrnoException];
     assert.equal(error.code, 'ECONNREFUSED', 'the other port was never bound');
-    const result = await exchange(await tlsClient(accept), 16 * 1024);
+    const result = await exchange(await tlsClient(accept, verifiedByTestCa()), 16 * 1024);
     assert.equal(result.received, result.sent);
   });
 
@@ -89,7 +90,7 @@ test('a service added by a reload is granted: the workers bind its port and serv
   daemon.child.kill('SIGHUP');
   await success;
   for (const port of [first, added]) {
-    const result = await exchange(await tlsClient(port), 4096);
+    const result = await exchange(await tlsClient(port, verifiedByTestCa()), 4096);
     assert.equal(result.received, result.sent);
   }
   assert.equal(daemon.lines.some((l) => / asked to bind /.test(l)), false, daemon.lines.join('\n'));

@@ -15,7 +15,8 @@ import { join } from 'node:path';
 import { Running, runStunnelTs } from '../helpers/daemon';
 import { exchange } from '../helpers/config';
 import { havePeers } from '../helpers/peers';
-import { nextLine, regexText, tlsClient } from '../process/harness';
+import { regexText } from '../process/harness';
+import { nextLine, tlsClient, verifiedByTestCa } from '../helpers/net';
 import { EchoBench } from '../process/echo-bench';
 
 const NOBODY = 65534;
@@ -80,7 +81,7 @@ test('SIGUSR1 and SIGHUP after a rotation: a symlink planted at the log\'s name 
   bench.stopAtEnd(daemon);
   await daemon.waitFor(/Accepting new connections/);
   assert.equal(statSync(output).uid, NOBODY, 'the log file the primary created belongs to the service user');
-  const result = await exchange(await tlsClient(await daemon.port()), 4096);
+  const result = await exchange(await tlsClient(await daemon.port(), verifiedByTestCa()), 4096);
   assert.equal(result.received, result.sent);
 
   const victim = join(root, 'victim');

@@ -11,7 +11,8 @@ import assert from 'node:assert/strict';
 import { readlinkSync, renameSync, statSync } from 'node:fs';
 import { exchange } from '../helpers/config';
 import { nativeAddon } from '../../lib/native';
-import { assertConfined, linesMatching, pidFrom, procStatus, stopDaemon, tlsClient, waitForLine } from '../process/harness';
+import { assertConfined, pidFrom, procStatus, stopDaemon, waitForLine } from '../process/harness';
+import { linesMatching, tlsClient, verifiedByTestCa } from '../helpers/net';
 import { EchoBench } from '../process/echo-bench';
 import { onlyWorker } from '../process/workers-harness';
 
@@ -36,7 +37,7 @@ test('workers run as nobody:nogroup inside the jail; the primary keeps root and 
     }
 
     const port = Number((await waitForLine(logFile, / bound to /)).match(/:(\d+)$/)![1]);
-    const result = await exchange(await tlsClient(port), 64 * 1024);
+    const result = await exchange(await tlsClient(port, verifiedByTestCa()), 64 * 1024);
     assert.equal(result.received, result.sent);
     await waitForLine(logFile, /LOG5\[\d+\.\d+\]: Connection closed/);
 
@@ -48,7 +49,7 @@ test('workers run as nobody:nogroup inside the jail; the primary keeps root and 
       .map((l) => l.match(/Worker (\d+) \(pid (\d+)\)/)!.slice(1).map(Number) as [number, number]));
     for (const id of ids.keys()) {
       await onlyWorker(ids, id, async () => {
-        const socket = await tlsClient(port);
+        const socket = await tlsClient(port, verifiedByTestCa());
         await waitForLine(logFile, new RegExp(`LOG5\\[${id}\\.\\d+\\]: Service \\[echo\\] accepted connection from 127\\.0\\.0\\.1:${socket.localPort}$`));
         const again = await exchange(socket, 1024);
         assert.equal(again.received, again.sent);

@@ -13,7 +13,8 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { pki } from '../helpers/pki';
 import type { Running } from '../helpers/daemon';
 import { exchange } from '../helpers/config';
-import { heldTransfer, nextLine, procStatus } from '../process/harness';
+import { heldTransfer, procStatus } from '../process/harness';
+import { nextLine } from '../helpers/net';
 import { EchoBench, FOREGROUND } from '../process/echo-bench';
 import { onlyWorker, servedBy, startedWorkers } from '../process/workers-harness';
 

@@ -10,7 +10,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Running } from '../helpers/daemon';
 import { exchange } from '../helpers/config';
-import { nextLine, tlsClient } from '../process/harness';
+import { nextLine, tlsClient, verifiedByTestCa } from '../helpers/net';
 import { EchoBench, FOREGROUND } from '../process/echo-bench';
 import { alive, onlyWorker, servedBy, startedWorkers, workerPids } from '../process/workers-harness';
 
@@ -29,7 +29,7 @@ bench.before(async () => {
 /** A round trip with intact bytes served by worker `id` (the others stopped meanwhile). */
 async function roundTripOn(workers: Map<number, number>, id: number): Promise<void> {
   await onlyWorker(workers, id, async () => {
-    const socket = await tlsClient(port);
+    const socket = await tlsClient(port, verifiedByTestCa());
     assert.equal(await servedBy(daemon, socket), id);
     const result = await exchange(socket, 64 * 1024);
     assert.equal(result.received, result.sent);

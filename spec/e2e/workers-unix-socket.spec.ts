@@ -12,7 +12,7 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { pki } from '../helpers/pki';
 import { runStunnelTs, tempDir, writeConf, type Running } from '../helpers/daemon';
 import { echoServer, exchange } from '../helpers/config';
-import { nextLine } from '../process/harness';
+import { nextLine } from '../helpers/net';
 import { onlyWorker, startedWorkers } from '../process/workers-harness';
 
 const p = pki();

@@ -16,6 +16,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { pki } from '../helpers/pki';
 import { tempDir } from '../helpers/daemon';
 import { closedPort, startEngine, type RunningEngine } from '../helpers/config';
+import { peerPath, skipWithout } from '../helpers/peers';
 
 const p = pki();
 const engines: RunningEngine[] = [];
@@ -116,15 +117,18 @@ test('names resolve once at start; with delay = yes for every connection', async
   }
 });
 
-test('TIMEOUTconnect: a target whose accept queue is full is given up after the timeout', { timeout: 15000 /* backstop */ }, async () => {
+test('TIMEOUTconnect: a target whose accept queue is full is given up after the timeout', { skip: skipWithout('socat'), timeout: 15000 /* backstop */ }, async () => {
   // socat serves one connection at a time (max-children=1) and accepts no other meanwhile;
   // with backlog 1 the kernel queues two more and then drops further SYNs: a connect to
   // it never completes.
   const port = await closedPort();
-  const socat = spawn('socat', [`TCP-LISTEN:${port},bind=127.0.0.1,backlog=1,fork,max-children=1`, 'SYSTEM:sleep 30'], { stdio: 'ignore' });
+  const socat = spawn(peerPath('socat'), [`TCP-LISTEN:${port},bind=127.0.0.1,backlog=1,fork,max-children=1`, 'SYSTEM:sleep 30'], { stdio: 'ignore' });
   children.push(socat);
   const fillers: Socket[] = [];
+  const deadline = Date.now() + 5000;
   for (let connected = 0; connected < 3;) {
+    assert.ok(socat.exitCode === null && socat.signalCode === null, 'socat exited before it listened');
+    assert.ok(Date.now() < deadline, 'socat did not listen within 5 s');
     // Refused until socat listens; each attempt waits for its own outcome.
     const socket = netConnect(port, '127.0.0.1');
     socket.on('error', () => {});

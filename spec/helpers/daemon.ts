@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { once } from 'node:events';
+import { track } from './processes';
 
 export const BIN = resolve(__dirname, '../../../bin/stunnel-ts');
 
@@ -44,7 +44,12 @@ export class Running {
     };
     child.stderr?.on('data', onData);
     child.stdout?.on('data', onData);
-    this.exited = once(child, 'close').then(([code, signal]) => ({ code, signal }));
+    track(child);
+    // A program that cannot be spawned (ENOENT) emits 'error' and no 'close': it has exited too.
+    this.exited = new Promise((resolveExit) => {
+      child.once('close', (code, signal) => resolveExit({ code, signal }));
+      child.once('error', () => resolveExit({ code: null, signal: null }));
+    });
   }
 
   /** Resolves with the first line (already seen or future) matching `re`; rejects if the process exits first. */

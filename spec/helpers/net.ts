@@ -7,10 +7,11 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { createServer, connect as tcpConnect, type Server, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { runStunnelTs, tempDir, writeConf, type Running } from './daemon';
+import { track } from './processes';
 import { pki } from './pki';
 
 /** Global lines every test daemon gets: foreground, stderr only, no pid file. */
@@ -104,7 +105,12 @@ export function ending(socket: Socket | TLSSocket, backstopMs = 10_000): Promise
   });
 }
 
-/** A TLS client to the daemon (no verification: these tests are about the transport). */
+/** Options for `tlsClient` that verify the daemon against the test CA as `localhost`. */
+export function verifiedByTestCa(): ConnectionOptions {
+  return { ca: pki().ca.certPem, servername: 'localhost', rejectUnauthorized: true, allowHalfOpen: false } as ConnectionOptions;
+}
+
+/** A TLS client to the daemon (no verification unless `options` ask: these tests are about the transport). */
 export async function tlsClient(port: number, options: ConnectionOptions = {}): Promise<TLSSocket> {
   const socket = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false, allowHalfOpen: true, ...options } as ConnectionOptions);
   await once(socket, 'secureConnect');
@@ -213,9 +219,10 @@ export async function captureClientHello(options: ConnectionOptions = {}): Promi
   return hello;
 }
 
-/** Lines of the daemon's log matching `re`. */
-export function linesMatching(daemon: Running, re: RegExp): string[] {
-  return daemon.lines.filter((l) => re.test(l));
+/** Lines matching `re` of a foreground daemon's output, or of a log file (given by its path). */
+export function linesMatching(source: Running | string, re: RegExp): string[] {
+  const lines = typeof source === 'string' ? readFileSync(source, 'utf8').split('\n') : source.lines;
+  return lines.filter((l) => re.test(l));
 }
 
 /**
@@ -309,16 +316,32 @@ export async function echoTunnel(globals: string, sectionExtra = '', name = 'tls
   };
 }
 
-/** Runs a program to its end with stdin closed: exit code and stdout+stderr; SIGKILLed after the backstop (`hung`). */
-export function runToExit(cmd: string, args: string[], backstopMs = 20_000): Promise<{ code: number | null; out: string; hung: boolean }> {
+/** How a program run to its end ended: `out` is stdout and stderr interleaved; `hung` when the backstop killed it. */
+export interface Finished {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly out: string;
+  readonly hung: boolean;
+}
+
+/**
+ * Runs a program to its end with stdin closed (`env` added to this process's); SIGKILLed after
+ * the backstop (`hung`). A program that cannot be started ends with code null and the reason in `stderr`.
+ */
+export function runToExit(cmd: string, args: readonly string[], backstopMs = 20_000, env: NodeJS.ProcessEnv = {}): Promise<Finished> {
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = track(spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } }));
+    let stdout = '';
+    let stderr = '';
     let out = '';
     let hung = false;
-    child.stdout.on('data', (c) => { out += c; });
-    child.stderr.on('data', (c) => { out += c; });
+    child.stdout.on('data', (c) => { stdout += c; out += c; });
+    child.stderr.on('data', (c) => { stderr += c; out += c; });
     const timer = setTimeout(() => { hung = true; child.kill('SIGKILL'); }, backstopMs); // backstop: a hang is a failure
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code, out, hung }); });
+    const done = (code: number | null) => { clearTimeout(timer); resolve({ code, stdout, stderr, out, hung }); };
+    child.on('error', (err) => { stderr += err.message; out += err.message; done(null); });
+    child.on('close', done);
   });
 }
 

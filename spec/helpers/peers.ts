@@ -8,7 +8,13 @@
  *
  * Every skip is also appended to the file named by STUNNEL_TS_SKIP_LOG (set by spec/run.mjs), so
  * that the run can end with one line: how many tests were skipped and the apt-get line that runs them.
+ *
+ * Programs are looked up on PATH, then in /usr/sbin and /sbin (where Debian puts daemons);
+ * STUNNEL_TS_PEERS_PATH_ONLY=1 looks on PATH only, so that a PATH of a few symlinks simulates a
+ * fresh machine without removing any package. Spawn a peer by `peerPath(name)`, never by a
+ * hard-coded /usr/bin path, so that what is skipped and what is run agree.
  */
+import './processes';
 import { accessSync, appendFileSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
@@ -32,13 +38,15 @@ export const PEERS = {
   'systemd-analyze': 'systemd',
   man: 'man-db',
   jq: 'jq',
+  script: 'bsdutils',
 } as const;
 
 export type PeerName = keyof typeof PEERS;
 
 /** Where a program is found on PATH (or in the sbin directories Debian puts daemons in), or null. */
 export function findProgram(name: string): string | null {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/sbin'];
+  const pathOnly = process.env.STUNNEL_TS_PEERS_PATH_ONLY === '1';
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), ...(pathOnly ? [] : ['/usr/sbin', '/sbin'])];
   for (const dir of dirs) {
     if (!dir) continue;
     const path = join(dir, name);
@@ -48,6 +56,13 @@ export function findProgram(name: string): string | null {
     } catch { /* not here */ }
   }
   return null;
+}
+
+/** Where a peer is; throws (naming its package) when it is missing: call after `skipWithout`/`havePeers`. */
+export function peerPath(name: PeerName): string {
+  const path = findProgram(name);
+  if (path === null) assertPeers(name);
+  return path!;
 }
 
 /** True when missing peers must fail the test instead of skipping it (CI). */
@@ -65,9 +80,13 @@ function reason(missing: readonly PeerName[]): string {
   return `needs ${missing.join(', ')} (apt-get install ${packages.join(' ')})`;
 }
 
+/** One line per skip: the packages, a tab, and where the skip was asked for (the spec's file:line). */
 function recordSkip(missing: readonly PeerName[]): void {
   const log = process.env.STUNNEL_TS_SKIP_LOG;
-  if (log) appendFileSync(log, `${[...new Set(missing.map((name) => PEERS[name]))].join(' ')}\n`);
+  if (!log) return;
+  const caller = (new Error().stack ?? '').split('\n').slice(1).find((l) => !/\/helpers\/peers\.[jt]s:/.test(l));
+  const where = caller?.match(/\((.*)\)$|at (.*)$/)?.slice(1).find(Boolean) ?? '?';
+  appendFileSync(log, `${[...new Set(missing.map((name) => PEERS[name]))].join(' ')}\t${where}\n`);
 }
 
 /**

@@ -12,6 +12,7 @@ import { rmSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { Running, runStunnelTs, tempDir, writeConf } from './daemon';
 import { sha256 } from './config';
+import { peerPath } from './peers';
 
 /** The greeting line of each mail protocol's backend. */
 export const GREETINGS: Readonly<Record<string, string>> = {
@@ -86,7 +87,7 @@ export class ProtocolPeers {
   /** Debian's stunnel 5.68 on `body` (sections), in the foreground. */
   readonly stunnel4 = (name: string, body: string): Running => {
     const file = writeConf(this.dir, name, `foreground = yes\nsyslog = no\npid =\ndebug = 6\n${body}`);
-    return this.track(new Running(spawn('/usr/bin/stunnel4', [file], { stdio: ['ignore', 'ignore', 'pipe'] })));
+    return this.track(new Running(spawn(peerPath('stunnel4'), [file], { stdio: ['ignore', 'ignore', 'pipe'] })));
   };
 
   /** stunnel-ts on `body` (sections) at debug 7; resolves with the daemon and its first accept port. */
@@ -105,8 +106,9 @@ export async function greetedExchange(port: number, lines: number, size: number)
   socket.on('data', (chunk: Buffer) => { data = Buffer.concat([data, chunk]); });
   const ended = once(socket, 'end');
   let greetingEnd = -1;
+  const backstop = AbortSignal.timeout(10_000); // a server that never greets fails here, not at the file timeout
   while (greetingEnd < 0) {
-    await once(socket, 'data');
+    await once(socket, 'data', { signal: backstop });
     const breaks = [...data.toString('latin1').matchAll(/\r\n/g)];
     if (breaks.length >= lines) greetingEnd = breaks[lines - 1].index! + 2;
   }

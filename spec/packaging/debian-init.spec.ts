@@ -19,22 +19,24 @@ import { basename, join } from 'node:path';
 import type { Server } from 'node:net';
 import { pki } from '../helpers/pki';
 import {
-  DAEMON, alive, limit, pidFrom, reloadAndFollow, run, scratchTunnel, tlsRoundTrip, waitForFile,
+  DAEMON, alive, limit, reloadAndFollow, run, scratchTunnel, tlsRoundTrip, waitForFile,
   type DaemonConf, type Outcome, type Root,
 } from './fixtures';
+import { pidFrom } from '../process/harness';
+import { peerPath, skipWithout } from '../helpers/peers';
 
 const DEBIAN_SCRIPT = '/etc/init.d/stunnel4';
 const DEBIAN_DEFAULTS = '/etc/default/stunnel4';
 
-const unavailable = !existsSync(DEBIAN_SCRIPT) || !existsSync(DEBIAN_DEFAULTS)
+const unavailable = skipWithout('stunnel4', 'unshare') || !existsSync(DEBIAN_SCRIPT) || !existsSync(DEBIAN_DEFAULTS)
   ? `${DEBIAN_SCRIPT} is not installed (package stunnel4)`
-  : spawnSync('unshare', ['-m', 'true']).status !== 0
+  : spawnSync(peerPath('unshare'), ['-m', 'true']).status !== 0
     ? 'unshare -m is not permitted here (needs root)'
     : false;
 
 /** Runs Debian's init script with the scratch defaults file in place of /etc/default/stunnel4. */
 function debianScript(root: Root, action: string): Promise<Outcome> {
-  return run('unshare', [
+  return run(peerPath('unshare'), [
     '-m', 'sh', '-c', `mount --bind "$1" ${DEBIAN_DEFAULTS} && exec ${DEBIAN_SCRIPT} "$2"`, 'sh',
     join(root.dir, 'default'), action,
   ]);

@@ -196,9 +196,6 @@ export function lastBoundPort(logFile: string): number {
   return Number(bound[bound.length - 1].match(/:(\d+)$/)![1]);
 }
 
-export function pidFrom(pidFile: string): number {
-  return Number(readFileSync(pidFile, 'utf8').trim());
-}
 
 /** One row of /proc/PID/limits as [soft, hard], e.g. limit(pid, 'Max open files'). */
 export function limit(pid: number, name: string): [string, string] {

@@ -11,9 +11,10 @@ import { join } from 'node:path';
 import type { Server } from 'node:net';
 import { pki } from '../helpers/pki';
 import {
-  DAEMON, INIT_SCRIPT, alive, daemonConf, echoServer, lastBoundPort, limit, pidFrom, reloadAndFollow, run,
+  DAEMON, INIT_SCRIPT, alive, daemonConf, echoServer, lastBoundPort, limit, reloadAndFollow, run,
   scratchRoot, tlsRoundTrip, type DaemonConf, type Outcome, type Root,
 } from './fixtures';
+import { pidFrom } from '../process/harness';
 
 /** Runs the init script with dash, its defaults file in the scratch root. */
 function initScript(root: Root, action: string, name?: string): Promise<Outcome> {

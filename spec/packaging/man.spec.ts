@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OPTIONS, type OptionStatus } from '../../lib/config/options';
 import { REPO, run } from './fixtures';
+import { peerPath, skipWithout } from '../helpers/peers';
 
 const PAGE = join(REPO, 'man/stunnel-ts.8');
 const PHRASES: Record<OptionStatus['kind'], string> = {
@@ -74,8 +75,8 @@ function statusKinds(row: (typeof OPTIONS)[number]): Set<OptionStatus['kind']> {
   return new Set(values.map((p) => row.status(p!.value).kind));
 }
 
-test('man -l renders the page without warnings', async () => {
-  const rendered = await run('man', ['--warnings', '-l', PAGE], { MANWIDTH: '80', MANPAGER: 'cat' });
+test('man -l renders the page without warnings', { skip: skipWithout('man') }, async () => {
+  const rendered = await run(peerPath('man'), ['--warnings', '-l', PAGE], { MANWIDTH: '80', MANPAGER: 'cat' });
   assert.equal(rendered.code, 0);
   assert.equal(rendered.stderr, '');
   for (const section of ['NAME', 'SYNOPSIS', 'COMMAND LINE', 'CONFIGURATION FILE', 'SIGNALS', 'EXIT STATUS', 'FILES', 'EXAMPLES']) {

@@ -7,16 +7,15 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../helpers/daemon';
 import { REPO, run } from './fixtures';
+import { peerPath, skipWithout } from '../helpers/peers';
 
-const unavailable = spawnSync('systemd-analyze', ['--version']).status === 0 ? false : 'systemd-analyze is not installed';
 const BIN_PATH = join(REPO, 'bin/stunnel-ts');
 
-describe('systemd units', { skip: unavailable }, () => {
+describe('systemd units', { skip: skipWithout('systemd-analyze') }, () => {
   let dir: string;
 
   before(() => {
@@ -35,7 +34,7 @@ describe('systemd units', { skip: unavailable }, () => {
     return file;
   }
 
-  const verify = (file: string) => run('systemd-analyze', ['verify', file], { MANPATH: join(dir, 'man') });
+  const verify = (file: string) => run(peerPath('systemd-analyze'), ['verify', file], { MANPATH: join(dir, 'man') });
 
   test('stunnel-ts.service verifies cleanly and is a forking unit with a pid file', async () => {
     const file = unitCopy('stunnel-ts.service');

@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { BIN, Running, runStunnelTs, tempDir, writeConf } from '../helpers/daemon';
 import { closedPort, echoServer } from '../helpers/config';
 import { pki } from '../helpers/pki';
-import { makeJail, runToExit, stopDaemon, type Finished } from './harness';
+import { makeJail, stopDaemon } from './harness';
+import { runToExit, type Finished } from '../helpers/net';
 
 /** Global lines of a foreground test daemon: it logs to stderr only, up to LOG6. */
 export const FOREGROUND = 'foreground = yes\nsyslog = no\ndebug = 6';
@@ -164,7 +165,7 @@ export class EchoBench {
     const start = (extraGlobal = '') => {
       const globals = [`chroot = ${jail}`, `setuid = ${id}`, `setgid = ${id}`, 'pid = /run/stunnel.pid',
         'output = /log/stunnel.log', 'syslog = no', 'debug = 6', extraGlobal];
-      return runToExit([this.writeEchoConf('jailed', globals.join('\n'))]);
+      return runToExit(process.execPath, [BIN, this.writeEchoConf('jailed', globals.join('\n'))]);
     };
     return { jail, pidFile, logFile, start };
   }

@@ -1,36 +1,15 @@
 /**
  * @module spec/process/harness
- * What the daemon e2e specs share: running the binary to its exit (daemon mode returns
- * at once), following a log file a detached daemon writes, waiting for a file to appear
- * or vanish (fs.watch, no polling), TLS clients, chroot jails, and /proc readings.
+ * What the daemon e2e specs share: following a log file a detached daemon writes, waiting for a file to appear
+ * or vanish (fs.watch, no polling), chroot jails, and /proc readings. (Running a program to
+ * its exit, TLS clients and log lines of a foreground run: spec/helpers/net.)
  */
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import assert from 'node:assert/strict';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, watch } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { createHash, randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { BIN, type Running } from '../helpers/daemon';
-import { pki } from '../helpers/pki';
-
-export interface Finished {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs `stunnel-ts ARGS` (or a shell line when `shell` is given) and resolves when it exits. */
-export async function runToExit(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<Finished> {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => (stdout += c));
-  child.stderr.on('data', (c: Buffer) => (stderr += c));
-  const [code] = await once(child, 'close') as [number | null];
-  return { code, stdout, stderr };
-}
 
 /** Resolves once `check()` holds, re-checking whenever something changes in `path`'s directory. */
 export function waitForPath(path: string, check: () => boolean, what: string, backstopMs = 10000): Promise<void> {
@@ -58,11 +37,6 @@ export async function waitForLine(path: string, re: RegExp, backstopMs = 10000):
   return found!;
 }
 
-/** Lines of a log file matching `re`. */
-export function linesMatching(path: string, re: RegExp): string[] {
-  return readFileSync(path, 'utf8').split('\n').filter((l) => re.test(l));
-}
-
 /** The descriptor numbers `pid` has open, from /proc/PID/fd. */
 export function openDescriptors(pid: number): number[] {
   return readdirSync(`/proc/${pid}/fd`).map(Number);
@@ -71,13 +45,6 @@ export function openDescriptors(pid: number): number[] {
 /** A field of /proc/PID/status (`Uid`, `Gid`, `Groups`, `PPid`, …). */
 export function procStatus(pid: number, field: string): string {
   return readFileSync(`/proc/${pid}/status`, 'utf8').match(new RegExp(`^${field}:\\s*(.*)$`, 'm'))![1].trim();
-}
-
-/** A TLS client of the test CA, connected and handshaken. */
-export async function tlsClient(port: number): Promise<TLSSocket> {
-  const socket = tlsConnect({ host: '127.0.0.1', port, ca: pki().ca.certPem, servername: 'localhost' });
-  await once(socket, 'secureConnect');
-  return socket;
 }
 
 /** The pid a daemon wrote in its pid file. */
@@ -90,28 +57,6 @@ export async function stopDaemon(pidFile: string, signal: NodeJS.Signals = 'SIGT
   if (!existsSync(pidFile)) return;
   process.kill(pidFrom(pidFile), signal);
   await waitForPath(pidFile, () => !existsSync(pidFile), 'pid file removed at exit');
-}
-
-/** The next line (after the ones already seen) matching `re` from a foreground run. */
-export function nextLine(running: Running, re: RegExp, backstopMs = 10000): Promise<string> {
-  const start = running.lines.length;
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      const hit = running.lines.slice(start).find((l) => re.test(l));
-      if (hit === undefined) return;
-      cleanup();
-      resolve(hit);
-    };
-    const cleanup = () => {
-      running.child.stderr?.off('data', check);
-      running.child.stdout?.off('data', check);
-      clearTimeout(timer);
-    };
-    const timer = setTimeout(() => { cleanup(); reject(new Error(`backstop: no new line matching ${re}:\n${running.lines.join('\n')}`)); }, backstopMs);
-    running.child.stderr?.on('data', check);
-    running.child.stdout?.on('data', check);
-    running.exited.then(() => { cleanup(); reject(new Error(`exited before a new line matching ${re}`)); }, () => undefined);
-  });
 }
 
 /**

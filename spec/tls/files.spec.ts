@@ -15,6 +15,7 @@ import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { pki } from '../helpers/pki';
 import { tempDir } from '../helpers/daemon';
 import { echoServer, startEngine, type RunningEngine } from '../helpers/config';
+import { peerPath, skipWithout } from '../helpers/peers';
 
 const run = promisify(execFile);
 const p = pki();
@@ -40,7 +41,7 @@ async function engine(section: string, port = echo.port): Promise<RunningEngine>
 /** openssl s_client with `input` on stdin; resolves with its stdout. Never blocks this process. */
 function sClient(args: string[], input: string): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn('openssl', ['s_client', '-quiet', ...args], { stdio: ['pipe', 'pipe', 'ignore'] });
+    const child = spawn(peerPath('openssl'), ['s_client', '-quiet', ...args], { stdio: ['pipe', 'pipe', 'ignore'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
     child.on('close', (code) => resolve({ code, out }));
@@ -62,7 +63,7 @@ async function roundTrip(port: number, options: ConnectionOptions): Promise<stri
   return closed;
 }
 
-test('PSKsecrets: openssl s_client with the right key gets through over TLS 1.2 and 1.3, a wrong key does not', { timeout: 15000 /* backstop */ }, async () => {
+test('PSKsecrets: openssl s_client with the right key gets through over TLS 1.2 and 1.3, a wrong key does not', { skip: skipWithout('openssl'), timeout: 15000 /* backstop */ }, async () => {
   const secrets = join(dir, 'psk.txt');
   writeFileSync(secrets, 'client1:0123456789abcdef0123456789abcdef\n', { mode: 0o600 });
   // s_client -quiet ignores its stdin's EOF: this backend answers once and closes, which ends it.
@@ -86,7 +87,7 @@ test('PSKsecrets: openssl s_client with the right key gets through over TLS 1.2 
   assert.ok(texts.some((t) => /^TLSv1\.2 ciphersuite: .*PSK/.test(t)), texts.join('\n'));
 });
 
-test('CRLfile: a revoked client certificate is refused, a good one accepted', { timeout: 15000 /* backstop */ }, async () => {
+test('CRLfile: a revoked client certificate is refused, a good one accepted', { skip: skipWithout('openssl'), timeout: 15000 /* backstop */ }, async () => {
   const ca = join(dir, 'crl-ca');
   mkdirSync(ca);
   writeFileSync(join(ca, 'index.txt'), '');
@@ -95,32 +96,32 @@ test('CRLfile: a revoked client certificate is refused, a good one accepted', { 
   writeFileSync(join(ca, 'ca.cnf'), `[ca]\ndefault_ca = own\n[own]\ndatabase = ${ca}/index.txt\ncrlnumber = ${ca}/crlnumber\ndefault_md = sha256\ndefault_crl_days = 2\n`);
   const common = ['-config', join(ca, 'ca.cnf'), '-keyfile', join(ca, 'ca.key'), '-cert', p.caFile];
   const crlFile = join(dir, 'empty.crl');
-  await run('openssl', ['ca', ...common, '-gencrl', '-out', crlFile]);
+  await run(peerPath('openssl'), ['ca', ...common, '-gencrl', '-out', crlFile]);
   const clean = await engine(`cert = ${p.serverCert}\nkey = ${p.serverKey}\nverifyChain = yes\nCAfile = ${p.caFile}\nCRLfile = ${crlFile}`);
   const client = { ca: p.ca.certPem, cert: p.client.certPem, key: p.client.keyPem };
   assert.equal(await roundTrip(clean.ports[0], client), 'hello');
-  await run('openssl', ['ca', ...common, '-revoke', p.clientCert]);
+  await run(peerPath('openssl'), ['ca', ...common, '-revoke', p.clientCert]);
   const revokedFile = join(dir, 'revoked.crl');
-  await run('openssl', ['ca', ...common, '-gencrl', '-out', revokedFile]);
+  await run(peerPath('openssl'), ['ca', ...common, '-gencrl', '-out', revokedFile]);
   const strict = await engine(`cert = ${p.serverCert}\nkey = ${p.serverKey}\nverifyChain = yes\nCAfile = ${p.caFile}\nCRLfile = ${revokedFile}`);
   assert.notEqual(await roundTrip(strict.ports[0], client), 'hello');
   await strict.log.waitFor(/^CERT: Pre-verification error: certificate revoked$/);
   await strict.log.waitFor(/^Rejected by CERT at depth=0: CN=client$/);
 });
 
-test('CApath: a hashed directory of CA certificates verifies like CAfile', { timeout: 15000 /* backstop */ }, async () => {
+test('CApath: a hashed directory of CA certificates verifies like CAfile', { skip: skipWithout('openssl'), timeout: 15000 /* backstop */ }, async () => {
   const caPath = join(dir, 'capath');
   mkdirSync(caPath);
   copyFileSync(p.caFile, join(caPath, 'test-ca.pem'));
-  await run('openssl', ['rehash', caPath]);
+  await run(peerPath('openssl'), ['rehash', caPath]);
   const e = await engine(`cert = ${p.serverCert}\nkey = ${p.serverKey}\nverifyChain = yes\nCApath = ${caPath}`);
   assert.equal(await roundTrip(e.ports[0], { ca: p.ca.certPem, cert: p.client.certPem, key: p.client.keyPem }), 'hello');
   await e.log.waitFor(/^Certificate accepted at depth=0: CN=client$/);
 });
 
-test('a PKCS#12 cert (.p12, no password) serves the certificate inside it', { timeout: 15000 /* backstop */ }, async () => {
+test('a PKCS#12 cert (.p12, no password) serves the certificate inside it', { skip: skipWithout('openssl'), timeout: 15000 /* backstop */ }, async () => {
   const p12 = join(dir, 'server.p12');
-  await run('openssl', ['pkcs12', '-export', '-in', p.serverCert, '-inkey', p.serverKey, '-out', p12, '-passout', 'pass:']);
+  await run(peerPath('openssl'), ['pkcs12', '-export', '-in', p.serverCert, '-inkey', p.serverKey, '-out', p12, '-passout', 'pass:']);
   const e = await engine(`cert = ${p12}`);
   const socket = tlsConnect({ port: e.ports[0], host: '127.0.0.1', servername: 'localhost', ca: p.ca.certPem });
   await once(socket, 'secureConnect');

@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pki } from '../helpers/pki';
 import { isEncryptedPem, PassphraseBook } from '../../lib/tls/passphrase';
+import { peerPath, skipWithout } from '../helpers/peers';
 
 const p = pki();
 const key = createPrivateKey(readFileSync(p.serverKey));
@@ -63,11 +64,11 @@ test('a book made from entries (a daemon child, a worker) unlocks without asking
   assert.equal(book.forPem('/k.pem', encrypted, () => undefined), 'right');
 });
 
-test('PKCS#12: no password needed gives \'\' without asking; a password is asked for', () => {
+test('PKCS#12: no password needed gives \'\' without asking; a password is asked for', { skip: skipWithout('openssl') }, () => {
   const plain = join(p.dir, 'plain.p12');
   const locked = join(p.dir, 'locked.p12');
-  execFileSync('openssl', ['pkcs12', '-export', '-in', p.serverCert, '-inkey', p.serverKey, '-passout', 'pass:', '-out', plain]);
-  execFileSync('openssl', ['pkcs12', '-export', '-in', p.serverCert, '-inkey', p.serverKey, '-passout', 'pass:right', '-out', locked]);
+  execFileSync(peerPath('openssl'), ['pkcs12', '-export', '-in', p.serverCert, '-inkey', p.serverKey, '-passout', 'pass:', '-out', plain]);
+  execFileSync(peerPath('openssl'), ['pkcs12', '-export', '-in', p.serverCert, '-inkey', p.serverKey, '-passout', 'pass:right', '-out', locked]);
   const asker = answering('right');
   const book = new PassphraseBook(asker.ask);
   assert.equal(book.forPkcs12(plain, readFileSync(plain), () => undefined), '');
