@@ -22,6 +22,7 @@ import { isClientProtocol, isServerProtocol, type ClientProtocol, type ServerPro
 import type { LogWriter } from '../log';
 import { cipherLine, tlsErrorText, sessionLine } from '../tls/describe';
 import { isPeerDisconnect, systemErrorText } from '../tls/syserror';
+import { checkRevocation, ocspPending } from '../tls/ocsp';
 import { judgePeer, subjectText, type Speaker } from '../tls/verify';
 import { peerText } from './address';
 import { Dialer, literalDestinations, resolveTargets, type Destination, type DialOwner } from './connect';
@@ -97,6 +98,8 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
   #dialer: Dialer | null = null;
   #relay: Relay | null = null;
   #timer: NodeJS.Timeout | null = null;
+  /** A pending OCSP check (tls/ocsp): aborted when the tunnel ends. */
+  #ocspAbort: AbortController | null = null;
   /** Called once when the tunnel has ended, whichever way (inetd mode waits on it). */
   onFinished: (() => void) | null = null;
 
@@ -205,10 +208,22 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     if (!this.#handshakeDone('secure', onServerSecure, HANDSHAKE)) return;
     const tls = this.#tls!;
     releaseTlsErrors(tls);
+    const accepted = !this.service.tls.requestCert || judgePeer(tls, this.service.config.tls, this.service.tls.trusted, this);
+    if (accepted && ocspPending(tls, this.service.config.tls)) {
+      void this.#checkRevocation(tls).then((ok) => this.#serverVerdict(ok));
+      return;
+    }
+    this.#serverVerdict(accepted);
+  }
+
+  /** The client's certificate is judged (and checked with OCSP): refuse, redirect or go on. */
+  #serverVerdict(accepted: boolean): void {
+    if (this.#phase !== HANDSHAKE) return;
+    const tls = this.#tls!;
     let targets = this.service.config.connect;
     // After a protocol dialogue the backend is connected already: no redirect then.
     const connected = this.#remote !== null;
-    if (this.service.tls.requestCert && !judgePeer(tls, this.service.config.tls, this.service.tls.trusted, this)) {
+    if (!accepted) {
       if (this.service.config.redirect.length === 0 || connected) {
         this.say(3, `SSL_accept: error:0A000086:SSL routines::certificate verify failed (from ${this.peer})`);
         return this.#end(tlsToldStatus(false));
@@ -220,6 +235,21 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     if (this.#config.protocol === 'socks') return this.#socks(tls);
     this.#phase = DIALING;
     this.#openRemote(targets);
+  }
+
+  /** OCSP (tls/ocsp), bounded by TIMEOUTconnect/TIMEOUTbusy and abandoned when the tunnel ends. */
+  #checkRevocation(tls: TLSSocket): Promise<boolean> {
+    const abort = this.#ocspAbort = new AbortController();
+    const { config } = this.service;
+    return checkRevocation(tls, {
+      tls: config.tls,
+      anchors: this.service.tls.ocspAnchors,
+      limits: { connect: config.timeouts.connect, busy: config.timeouts.busy, signal: abort.signal },
+      log: this,
+    }).catch((err: unknown) => {
+      this.say(3, `OCSP: ${(err as Error).message}`);
+      return false;
+    });
   }
 
   /** Server-side SNI: switch to the secondary service whose pattern matches. */
@@ -402,11 +432,21 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
   clientSecure(): void {
     if (!this.#handshakeDone('secureConnect', onClientSecure, CONNECTING_TLS)) return;
     const tls = this.#tls!;
-    if (!judgePeer(tls, this.service.config.tls, this.service.tls.trusted, this)) {
+    const accepted = judgePeer(tls, this.service.config.tls, this.service.tls.trusted, this);
+    if (accepted && ocspPending(tls, this.service.config.tls)) {
+      void this.#checkRevocation(tls).then((ok) => this.#clientVerdict(ok));
+      return;
+    }
+    this.#clientVerdict(accepted);
+  }
+
+  #clientVerdict(accepted: boolean): void {
+    if (this.#phase !== CONNECTING_TLS) return;
+    if (!accepted) {
       this.say(3, 'SSL_connect: error:0A000086:SSL routines::certificate verify failed');
       return this.#end(tlsToldStatus(true));
     }
-    this.#startRelay(tls, this.#local);
+    this.#startRelay(this.#tls!, this.#local);
   }
 
   clientSession(data: Buffer): void {
@@ -535,6 +575,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
   #stopAll(): void {
     this.#phase = ENDED;
     this.#clearTimer();
+    this.#ocspAbort?.abort();
     this.#dialer?.abort();
     this.#dialer = null;
     this.#relay?.stop();

@@ -87,7 +87,8 @@ export function judgePeer(socket: TLSSocket, tls: TlsConfig, trustedFingerprints
     log.say(4, `Rejected by CERT at depth=0: ${subject}`);
     return false;
   }
-  log.say(5, `Certificate accepted at depth=0: ${subject}`);
+  // OCSP (tls/ocsp) comes next when configured: it writes the verdict line.
+  if (tls.ocsp.url === null && !tls.ocsp.aia) log.say(5, `Certificate accepted at depth=0: ${subject}`);
   return true;
 }
 
