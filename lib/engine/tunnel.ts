@@ -14,6 +14,7 @@
  * for its whole life; what an event means depends on the tunnel's phase. Lines above
  * the service's `debug` level are never built.
  */
+import type { X509Certificate } from 'node:crypto';
 import { Socket } from 'node:net';
 import { connect as tlsConnect, TLSSocket, type ConnectionOptions, type SecureContext, type Server as TlsServer, type TLSSocketOptions } from 'node:tls';
 import type { Duplex } from 'node:stream';
@@ -22,7 +23,7 @@ import { isClientProtocol, isServerProtocol, type ClientProtocol, type ServerPro
 import type { LogWriter } from '../log';
 import { cipherLine, tlsErrorText, sessionLine } from '../tls/describe';
 import { isPeerDisconnect, systemErrorText } from '../tls/syserror';
-import { checkRevocation, ocspPending } from '../tls/ocsp';
+import { checkRevocation, ocspChain } from '../tls/ocsp';
 import { judgePeer, subjectText, type Speaker } from '../tls/verify';
 import { peerText } from './address';
 import { Dialer, literalDestinations, resolveTargets, type Destination, type DialOwner } from './connect';
@@ -208,9 +209,10 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     if (!this.#handshakeDone('secure', onServerSecure, HANDSHAKE)) return;
     const tls = this.#tls!;
     releaseTlsErrors(tls);
+    const chain = ocspChain(tls, this.service.config.tls);
     const accepted = !this.service.tls.requestCert || judgePeer(tls, this.service.config.tls, this.service.tls.trusted, this);
-    if (accepted && ocspPending(tls, this.service.config.tls)) {
-      void this.#checkRevocation(tls).then((ok) => this.#serverVerdict(ok));
+    if (accepted && chain) {
+      void this.#checkRevocation(chain).then((ok) => this.#serverVerdict(ok));
       return;
     }
     this.#serverVerdict(accepted);
@@ -238,10 +240,10 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
   }
 
   /** OCSP (tls/ocsp), bounded by TIMEOUTconnect/TIMEOUTbusy and abandoned when the tunnel ends. */
-  #checkRevocation(tls: TLSSocket): Promise<boolean> {
+  #checkRevocation(chain: X509Certificate[]): Promise<boolean> {
     const abort = this.#ocspAbort = new AbortController();
     const { config } = this.service;
-    return checkRevocation(tls, {
+    return checkRevocation(chain, {
       tls: config.tls,
       anchors: this.service.tls.ocspAnchors,
       limits: { connect: config.timeouts.connect, busy: config.timeouts.busy, signal: abort.signal },
@@ -432,9 +434,10 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
   clientSecure(): void {
     if (!this.#handshakeDone('secureConnect', onClientSecure, CONNECTING_TLS)) return;
     const tls = this.#tls!;
+    const chain = ocspChain(tls, this.service.config.tls);
     const accepted = judgePeer(tls, this.service.config.tls, this.service.tls.trusted, this);
-    if (accepted && ocspPending(tls, this.service.config.tls)) {
-      void this.#checkRevocation(tls).then((ok) => this.#clientVerdict(ok));
+    if (accepted && chain) {
+      void this.#checkRevocation(chain).then((ok) => this.#clientVerdict(ok));
       return;
     }
     this.#clientVerdict(accepted);

@@ -39,17 +39,15 @@ export function wantsOcsp(tls: TlsConfig): boolean {
 }
 
 /**
- * The peer certificate's chain will be checked: what judgePeer accepted after verifying a
- * certificate (not a resumed session, not with verification off). judgePeer then leaves
- * the `Certificate accepted at depth=0` line to checkRevocation.
+ * The peer's verified chain, leaf first, when OCSP checks are due: wanted, verification on,
+ * a certificate received, not a resumed session (its certificate is not verified again).
+ * Null otherwise. Take it BEFORE judgePeer: on a client socket Node 20 hands the peer's
+ * certificate out once (after getPeerX509Certificate, getPeerCertificate returns nothing).
+ * When it is not null, judgePeer leaves the `Certificate accepted at depth=0` line to
+ * checkRevocation.
  */
-export function ocspPending(socket: TLSSocket, tls: TlsConfig): boolean {
-  return wantsOcsp(tls) && (tls.verify.chain || tls.verify.peer) && !socket.isSessionReused()
-    && socket.getPeerX509Certificate() !== undefined;
-}
-
-/** The verified chain, leaf first (Node completes it from the trust store). */
-function peerChain(socket: TLSSocket): X509Certificate[] {
+export function ocspChain(socket: TLSSocket, tls: TlsConfig): X509Certificate[] | null {
+  if (!wantsOcsp(tls) || !(tls.verify.chain || tls.verify.peer) || socket.isSessionReused()) return null;
   const chain: X509Certificate[] = [];
   const seen = new Set<string>();
   let current = socket.getPeerCertificate(true);
@@ -58,7 +56,7 @@ function peerChain(socket: TLSSocket): X509Certificate[] {
     chain.push(new X509Certificate(current.raw));
     current = current.issuerCertificate;
   }
-  return chain;
+  return chain.length > 0 ? chain : null;
 }
 
 /** The OCSP URLs of a certificate's Authority Information Access. */
@@ -132,10 +130,8 @@ async function checkOne(subject: Subject, chain: readonly X509Certificate[], con
  * (`Certificate accepted at depth=0` or `Rejected by OCSP at depth=N`). True when the
  * connection may proceed. Never rejects its promise for a responder's fault.
  */
-export async function checkRevocation(socket: TLSSocket, context: OcspContext): Promise<boolean> {
-  const chain = peerChain(socket);
+export async function checkRevocation(chain: readonly X509Certificate[], context: OcspContext): Promise<boolean> {
   const { log } = context;
-  if (chain.length === 0) return false;
   if (log.wants(7)) log.say(7, 'OCSP: Ignoring root certificate');
   for (let depth = chain.length - 2; depth >= 0; depth--) {
     const subject = { cert: chain[depth], issuer: chain[depth + 1] };

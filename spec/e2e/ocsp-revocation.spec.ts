@@ -1,0 +1,277 @@
+/**
+ * OCSP (`OCSP`, `OCSPaia`, `OCSPnonce`): the peer's certificate checked with `openssl ocsp`
+ * as the responder (an index with a good and a revoked certificate; a third one it does
+ * not know), in server mode (client certificates) and client mode (server certificates,
+ * through their AIA URL). Every scenario runs against stunnel-ts and against stunnel 5.68
+ * (stunnel4) on the same configuration, and both must write the same OCSP lines:
+ * a revoked, unknown, unreachable, garbage-answering or silent responder rejects.
+ * Responders live on 127.0.6.1; a small HTTP front routes /ok to openssl ocsp, /garbage
+ * answers garbage, /silent never answers.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer, request as httpRequest, type Server as HttpServer } from 'node:http';
+import { connect as netConnect, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { X509Certificate } from 'node:crypto';
+import { connect as tlsConnect, createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
+import { issueCertificate, type Issued } from '../../lib/certs/selfsigned';
+import { pki, type Pki } from '../helpers/pki';
+import { Running, runStunnelTs, tempDir, writeConf } from '../helpers/daemon';
+import { backend, nextLine, type Backend } from '../helpers/net';
+import { closedPort } from '../helpers/config';
+import { assertPeers, skipWithout } from '../helpers/peers';
+
+const HOST = '127.0.6.1';
+const skip = skipWithout('openssl', 'stunnel4');
+
+interface Files { cert: string; key: string }
+
+let p: Pki;
+let dir: string;
+let responder: Running;
+let front: HttpServer;
+let frontPort = 0;
+let echo: Backend;
+const tlsServers: TlsServer[] = [];
+const daemons: Running[] = [];
+const files: Record<string, Files> = {};
+
+function put(name: string, issued: Issued): Files {
+  const cert = join(dir, `${name}.pem`);
+  const key = join(dir, `${name}.key`);
+  writeFileSync(cert, issued.certPem);
+  writeFileSync(key, issued.keyPem, { mode: 0o600 });
+  return { cert, key };
+}
+
+/** An index.txt line (openssl ca's database) for `issued`. */
+function indexLine(issued: Issued, revoked: boolean): string {
+  const cert = new X509Certificate(issued.certPem);
+  const stamp = (d: Date) => d.toISOString().replace(/[-:T]/g, '').slice(2, 14) + 'Z';
+  const expires = stamp(new Date(cert.validTo));
+  const subject = `/${cert.subject.split('\n').join('/')}`;
+  return [revoked ? 'R' : 'V', expires, revoked ? stamp(new Date(Date.now() - 60_000)) : '', cert.serialNumber, 'unknown', subject].join('\t');
+}
+
+/** The HTTP front: /ok goes to openssl ocsp, /garbage and /silent misbehave. */
+function startFront(responderPort: () => number): Promise<void> {
+  front = createHttpServer((req, res) => {
+    if (req.url === '/silent') return;
+    if (req.url === '/garbage') {
+      res.writeHead(200, { 'Content-Type': 'application/ocsp-response' });
+      res.end('this is not DER at all');
+      return;
+    }
+    const body: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => body.push(chunk));
+    req.on('end', () => {
+      const payload = Buffer.concat(body);
+      // openssl ocsp takes no chunked request: the body goes with its length.
+      const upstream = httpRequest({
+        host: '127.0.0.1', port: responderPort(), method: 'POST', path: '/',
+        headers: { 'Content-Type': 'application/ocsp-request', 'Content-Length': payload.length },
+      }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
+      upstream.on('error', () => res.destroy());
+      upstream.end(payload);
+    });
+  });
+  front.listen(0, HOST);
+  return once(front, 'listening').then(() => { frontPort = (front.address() as AddressInfo).port; });
+}
+
+async function tlsEchoServer(identity: Files): Promise<number> {
+  const server = createTlsServer({ cert: readFileSync(identity.cert), key: readFileSync(identity.key) }, (s) => s.pipe(s));
+  server.on('tlsClientError', () => undefined);
+  tlsServers.push(server);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return (server.address() as AddressInfo).port;
+}
+
+before(async () => {
+  if (skip) return;
+  assertPeers('openssl', 'stunnel4');
+  p = pki();
+  dir = tempDir('stunnel-ts-ocsp-');
+  let responderPort = 0;
+  await startFront(() => responderPort);
+  const url = `http://${HOST}:${frontPort}/ok`;
+  const ca = p.ca;
+  const issued = {
+    responder: issueCertificate({ commonName: 'OCSP responder', issuer: ca, ocspSigning: true }),
+    good: issueCertificate({ commonName: 'good client', issuer: ca, ocspUrls: [url] }),
+    revoked: issueCertificate({ commonName: 'revoked client', issuer: ca, ocspUrls: [url] }),
+    unknown: issueCertificate({ commonName: 'unknown client', issuer: ca, ocspUrls: [url] }),
+    goodServer: issueCertificate({ commonName: 'localhost', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], issuer: ca, ocspUrls: [url] }),
+    revokedServer: issueCertificate({ commonName: 'revoked server', ipAddresses: ['127.0.0.1'], issuer: ca, ocspUrls: [url] }),
+  };
+  for (const [name, value] of Object.entries(issued)) files[name] = put(name, value);
+  const index = join(dir, 'index.txt');
+  writeFileSync(index, [
+    indexLine(issued.good, false), indexLine(issued.revoked, true),
+    indexLine(issued.goodServer, false), indexLine(issued.revokedServer, true), '',
+  ].join('\n'));
+  responder = new Running(spawn('openssl', [
+    'ocsp', '-index', index, '-port', '0', '-rsigner', files.responder.cert, '-rkey', files.responder.key,
+    '-CA', p.caFile, '-ignore_err',
+  ], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  responderPort = Number((await responder.waitFor(/ACCEPT .*:(\d+) /))[1]);
+  echo = await backend();
+});
+
+after(async () => {
+  for (const d of daemons) await d.stop();
+  await responder?.stop();
+  for (const s of tlsServers) s.close();
+  front?.closeAllConnections();
+  front?.close();
+  echo?.server.close();
+});
+
+/** The configuration both implementations run; sections in this order (ports by index). */
+async function configuration(): Promise<string> {
+  const down = await closedPort();
+  const server = (name: string, extra: string) => `[${name}]\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:${echo.port}\n`
+    + `cert = ${p.serverCert}\nkey = ${p.serverKey}\nCAfile = ${p.caFile}\nverifyChain = yes\n${extra}\n`;
+  const client = async (name: string, identity: Files) => `[${name}]\nclient = yes\naccept = 127.0.0.1:0\n`
+    + `connect = 127.0.0.1:${await tlsEchoServer(identity)}\nCAfile = ${p.caFile}\nverifyChain = yes\nOCSPaia = yes\n`;
+  return 'foreground = yes\nsyslog = no\npid =\ndebug = 6\n'
+    + server('url', `OCSP = http://${HOST}:${frontPort}/ok`)
+    + server('aia-nonce', 'OCSPaia = yes\nOCSPnonce = yes')
+    + server('down', `OCSP = http://${HOST}:${down}/`)
+    + server('garbage', `OCSP = http://${HOST}:${frontPort}/garbage`)
+    + server('silent', `OCSP = http://${HOST}:${frontPort}/silent\nTIMEOUTbusy = 1`)
+    + await client('client-good', files.goodServer)
+    + await client('client-revoked', files.revokedServer);
+}
+const SECTIONS = ['url', 'aia-nonce', 'down', 'garbage', 'silent', 'client-good', 'client-revoked'] as const;
+
+/** Connects with a client certificate (server sections) or in plain TCP (client sections); what came back. */
+function converse(port: number, identity: Files | null): Promise<string> {
+  return new Promise((resolve) => {
+    let got = '';
+    const onData = (d: Buffer) => { got += d.toString(); if (got === 'ping') socket.destroy(); };
+    const socket = identity
+      ? tlsConnect({ host: '127.0.0.1', port, cert: readFileSync(identity.cert), key: readFileSync(identity.key), rejectUnauthorized: false })
+      : netConnect({ host: '127.0.0.1', port });
+    socket.once(identity ? 'secureConnect' : 'connect', () => socket.write('ping'));
+    socket.on('data', onData);
+    socket.on('error', () => undefined);
+    socket.on('close', () => resolve(got));
+  });
+}
+
+/** The OCSP lines one connection wrote, without timestamps and connection ids; times masked. */
+async function ocspLines(daemon: Running, run: () => Promise<string>): Promise<{ echoed: string; lines: string[] }> {
+  const from = daemon.lines.length;
+  const ended = nextLine(daemon, /Connection (closed|reset)/, 15_000);
+  const echoed = await run();
+  await ended;
+  const lines = daemon.lines.slice(from)
+    .filter((l) => /OCSP: (Connecting|Status|This update|Next update|Cert|Unknown|Revoked|Responder|OCSP_|s_poll)|Rejected by OCSP|Certificate accepted at depth=0|s_connect: connect .*refused/.test(l))
+    .map((l) => l.replace(/^.*?(LOG\d)\[[^\]]*\]: /, '$1 ').replace(/(This update|Revoked at): .*/, '$1: T')
+      .replace(/:\d+\//, ':PORT/').replace(/connect [\d.]+:\d+:/, 'connect ADDR:'));
+  return { echoed, lines };
+}
+
+async function start(implementation: 'stunnel-ts' | 'stunnel4'): Promise<{ daemon: Running; ports: Record<string, number> }> {
+  const file = writeConf(tempDir('stunnel-ts-ocsp-conf-'), 'stunnel.conf', await configuration());
+  const daemon = implementation === 'stunnel-ts'
+    ? runStunnelTs([file])
+    : new Running(spawn('stunnel4', [file], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  daemons.push(daemon);
+  const ports: Record<string, number> = {};
+  for (const [n, name] of SECTIONS.entries()) ports[name] = await daemon.port(n);
+  return { daemon, ports };
+}
+
+const ACCEPTED = (cn: string, how = 'the configured responder "http://127.0.6.1:PORT/ok"') => [
+  `LOG5 OCSP: Connecting ${how}`, 'LOG6 OCSP: Status: good', 'LOG6 OCSP: This update: T',
+  'LOG5 OCSP: Certificate accepted', `LOG5 Certificate accepted at depth=0: CN=${cn}`,
+];
+
+for (const implementation of ['stunnel-ts', 'stunnel4'] as const) {
+  describe(`OCSP checks of the peer certificate (${implementation})`, { skip }, () => {
+    let daemon: Running;
+    let ports: Record<string, number>;
+    before(async () => { ({ daemon, ports } = await start(implementation)); });
+
+    it('server mode, OCSP = URL: a good client certificate passes, bytes go through', async () => {
+      const got = await ocspLines(daemon, () => converse(ports.url, files.good));
+      assert.equal(got.echoed, 'ping');
+      assert.deepEqual(got.lines, ACCEPTED('good client'));
+    });
+
+    it('server mode: a revoked client certificate is refused with stunnel\'s lines', async () => {
+      const got = await ocspLines(daemon, () => converse(ports.url, files.revoked));
+      assert.equal(got.echoed, '');
+      assert.deepEqual(got.lines, [
+        'LOG5 OCSP: Connecting the configured responder "http://127.0.6.1:PORT/ok"', 'LOG6 OCSP: Status: revoked',
+        'LOG6 OCSP: This update: T', 'LOG3 OCSP: Certificate revoked', 'LOG5 OCSP: Revoked at: T',
+        'LOG4 Rejected by OCSP at depth=0: CN=revoked client',
+      ]);
+    });
+
+    it('server mode: a certificate the responder does not know is refused', async () => {
+      const got = await ocspLines(daemon, () => converse(ports.url, files.unknown));
+      assert.equal(got.echoed, '');
+      assert.deepEqual(got.lines, [
+        'LOG5 OCSP: Connecting the configured responder "http://127.0.6.1:PORT/ok"', 'LOG6 OCSP: Status: unknown',
+        'LOG6 OCSP: This update: T', 'LOG4 OCSP: Unknown verification status',
+        'LOG4 Rejected by OCSP at depth=0: CN=unknown client',
+      ]);
+    });
+
+    it('server mode, OCSPaia + OCSPnonce: the AIA responder is asked, good passes and revoked is refused', async () => {
+      const good = await ocspLines(daemon, () => converse(ports['aia-nonce'], files.good));
+      assert.equal(good.echoed, 'ping');
+      assert.deepEqual(good.lines, ACCEPTED('good client', 'the AIA responder "http://127.0.6.1:PORT/ok"'));
+      const revoked = await ocspLines(daemon, () => converse(ports['aia-nonce'], files.revoked));
+      assert.equal(revoked.echoed, '');
+      assert.ok(revoked.lines.includes('LOG3 OCSP: Certificate revoked'), revoked.lines.join('\n'));
+      assert.equal(revoked.lines.at(-1), 'LOG4 Rejected by OCSP at depth=0: CN=revoked client');
+    });
+
+    it('a responder that is down rejects', async () => {
+      const got = await ocspLines(daemon, () => converse(ports.down, files.good));
+      assert.equal(got.echoed, '');
+      assert.deepEqual(got.lines, [
+        'LOG5 OCSP: Connecting the configured responder "http://127.0.6.1:PORT/"',
+        'LOG3 s_connect: connect ADDR: Connection refused (111)', 'LOG4 Rejected by OCSP at depth=0: CN=good client',
+      ]);
+    });
+
+    it('a responder that answers garbage rejects', async () => {
+      const got = await ocspLines(daemon, () => converse(ports.garbage, files.good));
+      assert.equal(got.echoed, '');
+      assert.equal(got.lines.length, 3, got.lines.join('\n'));
+      assert.match(got.lines[1], /^LOG3 OCSP: OCSP_sendreq_nbio: .*error:1E80006E:HTTP routines::missing asn1 encoding$/);
+      assert.equal(got.lines[2], 'LOG4 Rejected by OCSP at depth=0: CN=good client');
+    });
+
+    it('a responder that never answers rejects after TIMEOUTbusy', async () => {
+      const got = await ocspLines(daemon, () => converse(ports.silent, files.good));
+      assert.equal(got.echoed, '');
+      assert.deepEqual(got.lines.slice(1), [
+        'LOG6 OCSP: s_poll_wait: TIMEOUTbusy exceeded', 'LOG4 Rejected by OCSP at depth=0: CN=good client',
+      ]);
+    });
+
+    it('client mode, OCSPaia: a good server certificate passes, a revoked one is refused', async () => {
+      const good = await ocspLines(daemon, () => converse(ports['client-good'], null));
+      assert.equal(good.echoed, 'ping');
+      assert.deepEqual(good.lines, ACCEPTED('localhost', 'the AIA responder "http://127.0.6.1:PORT/ok"'), daemon.lines.slice(-25).join('\n'));
+      const revoked = await ocspLines(daemon, () => converse(ports['client-revoked'], null));
+      assert.equal(revoked.echoed, '');
+      assert.equal(revoked.lines.at(-1), 'LOG4 Rejected by OCSP at depth=0: CN=revoked server');
+      assert.ok(revoked.lines.includes('LOG3 OCSP: Certificate revoked'), revoked.lines.join('\n'));
+    });
+  });
+}
