@@ -33,6 +33,7 @@ interface Files { cert: string; key: string }
 let p: Pki;
 let dir: string;
 let responder: Running;
+let impostor: Running;
 let front: HttpServer;
 let frontPort = 0;
 let echo: Backend;
@@ -58,7 +59,7 @@ function indexLine(issued: Issued, revoked: boolean): string {
 }
 
 /** The HTTP front: /ok goes to openssl ocsp, /garbage and /silent misbehave. */
-function startFront(responderPort: () => number): Promise<void> {
+function startFront(responderPort: (path: string) => number): Promise<void> {
   front = createHttpServer((req, res) => {
     if (req.url === '/silent') return;
     if (req.url === '/garbage') {
@@ -72,7 +73,7 @@ function startFront(responderPort: () => number): Promise<void> {
       const payload = Buffer.concat(body);
       // openssl ocsp takes no chunked request: the body goes with its length.
       const upstream = httpRequest({
-        host: '127.0.0.1', port: responderPort(), method: 'POST', path: '/',
+        host: '127.0.0.1', port: responderPort(req.url ?? ''), method: 'POST', path: '/',
         headers: { 'Content-Type': 'application/ocsp-request', 'Content-Length': payload.length },
       }, (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.headers);
@@ -101,11 +102,13 @@ before(async () => {
   p = pki();
   dir = tempDir('stunnel-ts-ocsp-');
   let responderPort = 0;
-  await startFront(() => responderPort);
+  let impostorPort = 0;
+  await startFront((path) => (path === '/impostor' ? impostorPort : responderPort));
   const url = `http://${HOST}:${frontPort}/ok`;
   const ca = p.ca;
   const issued = {
     responder: issueCertificate({ commonName: 'OCSP responder', issuer: ca, ocspSigning: true }),
+    impostor: issueCertificate({ commonName: 'OCSP impostor', ocspSigning: true }),
     good: issueCertificate({ commonName: 'good client', issuer: ca, ocspUrls: [url] }),
     revoked: issueCertificate({ commonName: 'revoked client', issuer: ca, ocspUrls: [url] }),
     unknown: issueCertificate({ commonName: 'unknown client', issuer: ca, ocspUrls: [url] }),
@@ -123,12 +126,19 @@ before(async () => {
     '-CA', p.caFile, '-ignore_err',
   ], { stdio: ['ignore', 'pipe', 'pipe'] }));
   responderPort = Number((await responder.waitFor(/ACCEPT .*:(\d+) /))[1]);
+  // The same index, answered by a responder whose certificate no CA of ours issued.
+  impostor = new Running(spawn('openssl', [
+    'ocsp', '-index', index, '-port', '0', '-rsigner', files.impostor.cert, '-rkey', files.impostor.key,
+    '-CA', p.caFile, '-ignore_err',
+  ], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  impostorPort = Number((await impostor.waitFor(/ACCEPT .*:(\d+) /))[1]);
   echo = await backend();
 });
 
 after(async () => {
   for (const d of daemons) await d.stop();
   await responder?.stop();
+  await impostor?.stop();
   for (const s of tlsServers) s.close();
   front?.closeAllConnections();
   front?.close();
@@ -148,19 +158,27 @@ async function configuration(): Promise<string> {
     + server('down', `OCSP = http://${HOST}:${down}/`)
     + server('garbage', `OCSP = http://${HOST}:${frontPort}/garbage`)
     + server('silent', `OCSP = http://${HOST}:${frontPort}/silent\nTIMEOUTbusy = 1`)
+    + server('impostor', `OCSP = http://${HOST}:${frontPort}/impostor`)
     + await client('client-good', files.goodServer)
     + await client('client-revoked', files.revokedServer);
 }
-const SECTIONS = ['url', 'aia-nonce', 'down', 'garbage', 'silent', 'client-good', 'client-revoked'] as const;
+const SECTIONS = ['url', 'aia-nonce', 'down', 'garbage', 'silent', 'impostor', 'client-good', 'client-revoked'] as const;
 
 /** Connects with a client certificate (server sections) or in plain TCP (client sections); what came back. */
-function converse(port: number, identity: Files | null): Promise<string> {
+function converse(port: number, identity: Files | null, resume?: { session?: Buffer; reused?: boolean }): Promise<string> {
   return new Promise((resolve) => {
     let got = '';
-    const onData = (d: Buffer) => { got += d.toString(); if (got === 'ping') socket.destroy(); };
+    const onData = (d: Buffer) => { got += d.toString(); if (got === 'ping') socket.end(); };
     const socket = identity
-      ? tlsConnect({ host: '127.0.0.1', port, cert: readFileSync(identity.cert), key: readFileSync(identity.key), rejectUnauthorized: false })
+      ? tlsConnect({
+        host: '127.0.0.1', port, cert: readFileSync(identity.cert), key: readFileSync(identity.key), rejectUnauthorized: false,
+        ...(resume ? { maxVersion: 'TLSv1.2', session: resume.session } : {}),
+      })
       : netConnect({ host: '127.0.0.1', port });
+    if (resume && 'getSession' in socket) {
+      socket.once('secureConnect', () => { resume.reused = socket.isSessionReused(); });
+      socket.once('session', (session: Buffer) => { resume.session = session; });
+    }
     socket.once(identity ? 'secureConnect' : 'connect', () => socket.write('ping'));
     socket.on('data', onData);
     socket.on('error', () => undefined);
@@ -262,6 +280,26 @@ for (const implementation of ['stunnel-ts', 'stunnel4'] as const) {
       assert.deepEqual(got.lines.slice(1), [
         'LOG6 OCSP: s_poll_wait: TIMEOUTbusy exceeded', 'LOG4 Rejected by OCSP at depth=0: CN=good client',
       ]);
+    });
+
+    it('a response signed by a certificate no trusted CA issued rejects', async () => {
+      const got = await ocspLines(daemon, () => converse(ports.impostor, files.good));
+      assert.equal(got.echoed, '');
+      assert.equal(got.lines.length, 3, got.lines.join('\n'));
+      assert.match(got.lines[1], /^LOG3 OCSP: OCSP_basic_verify: .*error:13800065:OCSP routines::certificate verify error$/);
+      assert.equal(got.lines[2], 'LOG4 Rejected by OCSP at depth=0: CN=good client');
+    });
+
+    it('a resumed session is not checked again', async () => {
+      const resume: { session?: Buffer; reused?: boolean } = {};
+      const first = await ocspLines(daemon, () => converse(ports.url, files.good, resume));
+      assert.equal(first.echoed, 'ping');
+      assert.equal(first.lines.at(-1), 'LOG5 Certificate accepted at depth=0: CN=good client');
+      assert.ok(resume.session, 'a session to resume');
+      const again = await ocspLines(daemon, () => converse(ports.url, files.good, resume));
+      assert.equal(resume.reused, true);
+      assert.equal(again.echoed, 'ping');
+      assert.deepEqual(again.lines, []);
     });
 
     it('client mode, OCSPaia: a good server certificate passes, a revoked one is refused', async () => {
