@@ -209,13 +209,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     if (!this.#handshakeDone('secure', onServerSecure, HANDSHAKE)) return;
     const tls = this.#tls!;
     releaseTlsErrors(tls);
-    const chain = ocspChain(tls, this.service.config.tls);
-    const accepted = !this.service.tls.requestCert || judgePeer(tls, this.service.config.tls, this.service.tls.trusted, this);
-    if (accepted && chain) {
-      void this.#checkRevocation(chain).then((ok) => this.#serverVerdict(ok));
-      return;
-    }
-    this.#serverVerdict(accepted);
+    this.#judgePeer(tls, this.service.tls.requestCert, (accepted) => this.#serverVerdict(accepted));
   }
 
   /** The client's certificate is judged (and checked with OCSP): refuse, redirect or go on. */
@@ -237,6 +231,18 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     if (this.#config.protocol === 'socks') return this.#socks(tls);
     this.#phase = DIALING;
     this.#openRemote(targets);
+  }
+
+  /**
+   * The peer's certificate judged (tls/verify; `judge` false: nothing asked, nothing to judge),
+   * then checked with OCSP when configured (tls/ocsp, asynchronous): `then` gets the verdict.
+   */
+  #judgePeer(tls: TLSSocket, judge: boolean, then: (accepted: boolean) => void): void {
+    const config = this.service.config.tls;
+    const chain = ocspChain(tls, config); // before judgePeer: see ocspChain
+    const accepted = !judge || judgePeer(tls, config, this.service.tls.trusted, this);
+    if (accepted && chain) void this.#checkRevocation(chain).then(then);
+    else then(accepted);
   }
 
   /** OCSP (tls/ocsp), bounded by TIMEOUTconnect/TIMEOUTbusy and abandoned when the tunnel ends. */
@@ -434,13 +440,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
   clientSecure(): void {
     if (!this.#handshakeDone('secureConnect', onClientSecure, CONNECTING_TLS)) return;
     const tls = this.#tls!;
-    const chain = ocspChain(tls, this.service.config.tls);
-    const accepted = judgePeer(tls, this.service.config.tls, this.service.tls.trusted, this);
-    if (accepted && chain) {
-      void this.#checkRevocation(chain).then((ok) => this.#clientVerdict(ok));
-      return;
-    }
-    this.#clientVerdict(accepted);
+    this.#judgePeer(tls, true, (accepted) => this.#clientVerdict(accepted));
   }
 
   #clientVerdict(accepted: boolean): void {
