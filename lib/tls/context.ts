@@ -11,12 +11,11 @@ import type { LogLevel, ServiceConfig, TlsConfig } from '../config/model';
 import {
   ContextFileError, isPkcs12, isWorldAccessible, pskSecrets, readOrExplain, revocationLists, trustedCertificates,
 } from './files';
-import { wantsOcsp } from './ocsp';
 import { isEncryptedPem, type PassphraseBook } from './passphrase';
 import { cipherString, secureOptions, versionRange } from './protocol';
 import { BoundedCache, ServerSessionCache, type ClientSessionCache } from './sessions';
 import { ticketKeys } from './tickets';
-import { fingerprints } from './verify';
+import { fingerprints, wantsOcsp } from './verify';
 
 /** Building a context failed: `messages` are stunnel's lines, the last one `Service [x]: Failed to initialize TLS context`. */
 export class ContextError extends Error {

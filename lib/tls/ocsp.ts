@@ -20,7 +20,7 @@ import {
   asn1TimeText, buildRequest, checkValidity, CRL_REASONS, findStatus, nonceMatches, OcspError, parseResponse,
   RESPONSE_STATUS, verifyResponse, type Subject,
 } from './ocsp-message';
-import { subjectText, type Speaker } from './verify';
+import { subjectText, wantsOcsp, type Speaker } from './verify';
 
 type Verdict = 'good' | 'revoked' | 'unknown';
 
@@ -31,11 +31,6 @@ export interface OcspContext {
   readonly anchors: readonly X509Certificate[];
   readonly limits: FetchLimits;
   readonly log: Speaker;
-}
-
-/** The service asks for OCSP checks. */
-export function wantsOcsp(tls: TlsConfig): boolean {
-  return tls.ocsp.url !== null || tls.ocsp.aia;
 }
 
 /**

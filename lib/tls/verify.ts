@@ -88,8 +88,13 @@ export function judgePeer(socket: TLSSocket, tls: TlsConfig, trustedFingerprints
     return false;
   }
   // OCSP (tls/ocsp) comes next when configured: it writes the verdict line.
-  if (tls.ocsp.url === null && !tls.ocsp.aia) log.say(5, `Certificate accepted at depth=0: ${subject}`);
+  if (!wantsOcsp(tls)) log.say(5, `Certificate accepted at depth=0: ${subject}`);
   return true;
+}
+
+/** The service asks for OCSP checks (`OCSP = URL` or `OCSPaia = yes`; made by tls/ocsp). */
+export function wantsOcsp(tls: TlsConfig): boolean {
+  return tls.ocsp.url !== null || tls.ocsp.aia;
 }
 
 /** Fingerprints of PEM certificates, for `verifyPeer`. */
