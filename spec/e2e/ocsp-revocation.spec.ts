@@ -113,13 +113,17 @@ before(async () => {
     revoked: issueCertificate({ commonName: 'revoked client', issuer: ca, ocspUrls: [url] }),
     unknown: issueCertificate({ commonName: 'unknown client', issuer: ca, ocspUrls: [url] }),
     goodServer: issueCertificate({ commonName: 'localhost', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], issuer: ca, ocspUrls: [url] }),
+    intermediate: issueCertificate({ commonName: 'intermediate CA', isCA: true, issuer: ca }),
     revokedServer: issueCertificate({ commonName: 'revoked server', ipAddresses: ['127.0.0.1'], issuer: ca, ocspUrls: [url] }),
   };
+  // A leaf under the intermediate: its responder (ours, for the root CA) may not answer for it.
+  const underIntermediate = issueCertificate({ commonName: 'under intermediate', issuer: issued.intermediate });
   for (const [name, value] of Object.entries(issued)) files[name] = put(name, value);
+  files.underIntermediate = put('under-intermediate', { ...underIntermediate, certPem: underIntermediate.certPem + issued.intermediate.certPem });
   const index = join(dir, 'index.txt');
   writeFileSync(index, [
     indexLine(issued.good, false), indexLine(issued.revoked, true),
-    indexLine(issued.goodServer, false), indexLine(issued.revokedServer, true), '',
+    indexLine(issued.goodServer, false), indexLine(issued.revokedServer, true), indexLine(issued.intermediate, false), '',
   ].join('\n'));
   responder = new Running(spawn('openssl', [
     'ocsp', '-index', index, '-port', '0', '-rsigner', files.responder.cert, '-rkey', files.responder.key,
@@ -288,6 +292,15 @@ for (const implementation of ['stunnel-ts', 'stunnel4'] as const) {
       assert.equal(got.lines.length, 3, got.lines.join('\n'));
       assert.match(got.lines[1], /^LOG3 OCSP: OCSP_basic_verify: .*error:13800065:OCSP routines::certificate verify error$/);
       assert.equal(got.lines[2], 'LOG4 Rejected by OCSP at depth=0: CN=good client');
+    });
+
+    it('every certificate of the chain but the root is checked, from the top down', async () => {
+      const got = await ocspLines(daemon, () => converse(ports.url, files.underIntermediate));
+      assert.equal(got.echoed, '');
+      const connecting = 'LOG5 OCSP: Connecting the configured responder "http://127.0.6.1:PORT/ok"';
+      assert.deepEqual(got.lines.slice(0, 5), [connecting, 'LOG6 OCSP: Status: good', 'LOG6 OCSP: This update: T', 'LOG5 OCSP: Certificate accepted', connecting]);
+      assert.match(got.lines[5], /^LOG3 OCSP: OCSP_basic_verify: .*error:13800070:OCSP routines::root ca not trusted$/);
+      assert.deepEqual(got.lines.slice(6), ['LOG4 Rejected by OCSP at depth=0: CN=under intermediate']);
     });
 
     it('a resumed session is not checked again', async () => {
