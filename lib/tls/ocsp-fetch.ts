@@ -13,11 +13,11 @@ import { connect as netConnect, isIP, type Socket } from 'node:net';
 import type { Speaker } from './verify';
 import { systemErrorText } from './syserror';
 
-/** A response is a few KB; this bounds what a hostile responder can make us buffer. */
-export const MAX_RESPONSE = 256 * 1024;
+/** A response is a few KB; OpenSSL's HTTP client (stunnel's) takes at most 100 KiB. */
+export const MAX_RESPONSE = 100 * 1024;
 
 const HTTP_ERROR = 'error:1E800069:HTTP routines::received error';
-const ASN1_MISSING = 'error:1E80006E:HTTP routines::missing asn1 encoding';
+const TOO_LONG = 'error:1E800075:HTTP routines::max resp len exceeded';
 
 export interface FetchLimits {
   /** Seconds: TIMEOUTconnect and TIMEOUTbusy of the service. */
@@ -108,12 +108,12 @@ function exchange(socket: Socket, target: { host: string; port: number; path: st
     request.on('response', (response) => {
       if (response.statusCode !== 200) return done(null, `OCSP: OCSP_sendreq_nbio: ${HTTP_ERROR}`);
       const declared = Number(response.headers['content-length'] ?? 0);
-      if (declared > MAX_RESPONSE) return done(null, `OCSP: OCSP_sendreq_nbio: ${ASN1_MISSING}`);
+      if (declared > MAX_RESPONSE) return done(null, `OCSP: OCSP_sendreq_nbio: ${TOO_LONG}`);
       const chunks: Buffer[] = [];
       let size = 0;
       response.on('data', (chunk: Buffer) => {
         size += chunk.length;
-        if (size > MAX_RESPONSE) return done(null, `OCSP: OCSP_sendreq_nbio: ${ASN1_MISSING}`);
+        if (size > MAX_RESPONSE) return done(null, `OCSP: OCSP_sendreq_nbio: ${TOO_LONG}`);
         chunks.push(chunk);
       });
       response.on('end', () => done(Buffer.concat(chunks)));

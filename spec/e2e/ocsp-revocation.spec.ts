@@ -6,7 +6,7 @@
  * (stunnel4) on the same configuration, and both must write the same OCSP lines:
  * a revoked, unknown, unreachable, garbage-answering or silent responder rejects.
  * Responders live on 127.0.6.1; a small HTTP front routes /ok to openssl ocsp, /garbage
- * answers garbage, /silent never answers.
+ * answers garbage, /huge 200 KiB, /silent never answers.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -62,6 +62,13 @@ function indexLine(issued: Issued, revoked: boolean): string {
 function startFront(responderPort: (path: string) => number): Promise<void> {
   front = createHttpServer((req, res) => {
     if (req.url === '/silent') return;
+    if (req.url === '/huge') {
+      // A SEQUENCE header announcing 200 KiB, then the bytes, with their Content-Length.
+      const body = Buffer.concat([Buffer.from([0x30, 0x83, 0x03, 0x1f, 0xfb]), Buffer.alloc(200 * 1024 - 5)]);
+      res.writeHead(200, { 'Content-Type': 'application/ocsp-response', 'Content-Length': body.length });
+      res.end(body);
+      return;
+    }
     if (req.url === '/garbage') {
       res.writeHead(200, { 'Content-Type': 'application/ocsp-response' });
       res.end('this is not DER at all');
@@ -162,11 +169,12 @@ async function configuration(): Promise<string> {
     + server('down', `OCSP = http://${HOST}:${down}/`)
     + server('garbage', `OCSP = http://${HOST}:${frontPort}/garbage`)
     + server('silent', `OCSP = http://${HOST}:${frontPort}/silent\nTIMEOUTbusy = 1`)
+    + server('huge', `OCSP = http://${HOST}:${frontPort}/huge`)
     + server('impostor', `OCSP = http://${HOST}:${frontPort}/impostor`)
     + await client('client-good', files.goodServer)
     + await client('client-revoked', files.revokedServer);
 }
-const SECTIONS = ['url', 'aia-nonce', 'down', 'garbage', 'silent', 'impostor', 'client-good', 'client-revoked'] as const;
+const SECTIONS = ['url', 'aia-nonce', 'down', 'garbage', 'silent', 'huge', 'impostor', 'client-good', 'client-revoked'] as const;
 
 /** Connects with a client certificate (server sections) or in plain TCP (client sections); what came back. */
 function converse(port: number, identity: Files | null, resume?: { session?: Buffer; reused?: boolean }): Promise<string> {
@@ -276,6 +284,13 @@ for (const implementation of ['stunnel-ts', 'stunnel4'] as const) {
       assert.equal(got.lines.length, 3, got.lines.join('\n'));
       assert.match(got.lines[1], /^LOG3 OCSP: OCSP_sendreq_nbio: .*error:1E80006E:HTTP routines::missing asn1 encoding$/);
       assert.equal(got.lines[2], 'LOG4 Rejected by OCSP at depth=0: CN=good client');
+    });
+
+    it('a response over 100 KiB rejects', async () => {
+      const got = await ocspLines(daemon, () => converse(ports.huge, files.good));
+      assert.equal(got.echoed, '');
+      assert.match(got.lines[1], /^LOG3 OCSP: OCSP_sendreq_nbio: .*error:1E800075:HTTP routines::max resp len exceeded$/);
+      assert.deepEqual(got.lines.slice(2), ['LOG4 Rejected by OCSP at depth=0: CN=good client']);
     });
 
     it('a responder that never answers rejects after TIMEOUTbusy', async () => {
