@@ -207,7 +207,9 @@ async function ocspLines(daemon: Running, run: () => Promise<string>): Promise<{
   const lines = daemon.lines.slice(from)
     .filter((l) => /OCSP: (Connecting|Status|This update|Next update|Cert|Unknown|Revoked|Responder|OCSP_|s_poll)|Rejected by OCSP|Certificate accepted at depth=0|s_connect: connect .*refused/.test(l))
     .map((l) => l.replace(/^.*?(LOG\d)\[[^\]]*\]: /, '$1 ').replace(/(This update|Revoked at): .*/, '$1: T')
-      .replace(/:\d+\//, ':PORT/').replace(/connect [\d.]+:\d+:/, 'connect ADDR:'));
+      .replace(/:\d+\//, ':PORT/').replace(/connect [\d.]+:\d+:/, 'connect ADDR:')
+      // stunnel prints where in OpenSSL an error was raised; stunnel-ts has no such place to name.
+      .replace(/ \.\.\/[\w/.]+:\d+:/, ''));
   return { echoed, lines };
 }
 
@@ -269,53 +271,36 @@ for (const implementation of ['stunnel-ts', 'stunnel4'] as const) {
       assert.equal(revoked.lines.at(-1), 'LOG4 Rejected by OCSP at depth=0: CN=revoked client');
     });
 
-    it('a responder that is down rejects', async () => {
-      const got = await ocspLines(daemon, () => converse(ports.down, files.good));
+    /** A good client certificate refused after `failure`, the line saying why the responder's answer did not count. */
+    async function refusedAfter(section: string, failure: string): Promise<void> {
+      const got = await ocspLines(daemon, () => converse(ports[section], files.good));
       assert.equal(got.echoed, '');
-      assert.deepEqual(got.lines, [
-        'LOG5 OCSP: Connecting the configured responder "http://127.0.6.1:PORT/"',
-        'LOG3 s_connect: connect ADDR: Connection refused (111)', 'LOG4 Rejected by OCSP at depth=0: CN=good client',
-      ]);
-    });
+      assert.deepEqual(got.lines.slice(1), [failure, 'LOG4 Rejected by OCSP at depth=0: CN=good client'], got.lines.join('\n'));
+    }
 
-    it('a responder that answers garbage rejects', async () => {
-      const got = await ocspLines(daemon, () => converse(ports.garbage, files.good));
-      assert.equal(got.echoed, '');
-      assert.equal(got.lines.length, 3, got.lines.join('\n'));
-      assert.match(got.lines[1], /^LOG3 OCSP: OCSP_sendreq_nbio: .*error:1E80006E:HTTP routines::missing asn1 encoding$/);
-      assert.equal(got.lines[2], 'LOG4 Rejected by OCSP at depth=0: CN=good client');
-    });
+    it('a responder that is down rejects', () => refusedAfter('down', 'LOG3 s_connect: connect ADDR: Connection refused (111)'));
 
-    it('a response over 100 KiB rejects', async () => {
-      const got = await ocspLines(daemon, () => converse(ports.huge, files.good));
-      assert.equal(got.echoed, '');
-      assert.match(got.lines[1], /^LOG3 OCSP: OCSP_sendreq_nbio: .*error:1E800075:HTTP routines::max resp len exceeded$/);
-      assert.deepEqual(got.lines.slice(2), ['LOG4 Rejected by OCSP at depth=0: CN=good client']);
-    });
+    it('a responder that answers garbage rejects', () => refusedAfter('garbage',
+      'LOG3 OCSP: OCSP_sendreq_nbio: error:1E80006E:HTTP routines::missing asn1 encoding'));
 
-    it('a responder that never answers rejects after TIMEOUTbusy', async () => {
-      const got = await ocspLines(daemon, () => converse(ports.silent, files.good));
-      assert.equal(got.echoed, '');
-      assert.deepEqual(got.lines.slice(1), [
-        'LOG6 OCSP: s_poll_wait: TIMEOUTbusy exceeded', 'LOG4 Rejected by OCSP at depth=0: CN=good client',
-      ]);
-    });
+    it('a response over 100 KiB rejects', () => refusedAfter('huge',
+      'LOG3 OCSP: OCSP_sendreq_nbio: error:1E800075:HTTP routines::max resp len exceeded'));
 
-    it('a response signed by a certificate no trusted CA issued rejects', async () => {
-      const got = await ocspLines(daemon, () => converse(ports.impostor, files.good));
-      assert.equal(got.echoed, '');
-      assert.equal(got.lines.length, 3, got.lines.join('\n'));
-      assert.match(got.lines[1], /^LOG3 OCSP: OCSP_basic_verify: .*error:13800065:OCSP routines::certificate verify error$/);
-      assert.equal(got.lines[2], 'LOG4 Rejected by OCSP at depth=0: CN=good client');
-    });
+    it('a responder that never answers rejects after TIMEOUTbusy', () => refusedAfter('silent',
+      'LOG6 OCSP: s_poll_wait: TIMEOUTbusy exceeded'));
+
+    it('a response signed by a certificate no trusted CA issued rejects', () => refusedAfter('impostor',
+      'LOG3 OCSP: OCSP_basic_verify: error:13800065:OCSP routines::certificate verify error'));
 
     it('every certificate of the chain but the root is checked, from the top down', async () => {
       const got = await ocspLines(daemon, () => converse(ports.url, files.underIntermediate));
       assert.equal(got.echoed, '');
       const connecting = 'LOG5 OCSP: Connecting the configured responder "http://127.0.6.1:PORT/ok"';
-      assert.deepEqual(got.lines.slice(0, 5), [connecting, 'LOG6 OCSP: Status: good', 'LOG6 OCSP: This update: T', 'LOG5 OCSP: Certificate accepted', connecting]);
-      assert.match(got.lines[5], /^LOG3 OCSP: OCSP_basic_verify: .*error:13800070:OCSP routines::root ca not trusted$/);
-      assert.deepEqual(got.lines.slice(6), ['LOG4 Rejected by OCSP at depth=0: CN=under intermediate']);
+      assert.deepEqual(got.lines, [
+        connecting, 'LOG6 OCSP: Status: good', 'LOG6 OCSP: This update: T', 'LOG5 OCSP: Certificate accepted', connecting,
+        'LOG3 OCSP: OCSP_basic_verify: error:13800070:OCSP routines::root ca not trusted',
+        'LOG4 Rejected by OCSP at depth=0: CN=under intermediate',
+      ]);
     });
 
     it('a resumed session is not checked again', async () => {
