@@ -37,6 +37,7 @@ let impostor: Running;
 let front: HttpServer;
 let frontPort = 0;
 let echo: Backend;
+let elsewhere: Backend;
 const tlsServers: TlsServer[] = [];
 const daemons: Running[] = [];
 const files: Record<string, Files> = {};
@@ -144,6 +145,7 @@ before(async () => {
   ], { stdio: ['ignore', 'pipe', 'pipe'] }));
   impostorPort = Number((await impostor.waitFor(/ACCEPT .*:(\d+) /))[1]);
   echo = await backend();
+  elsewhere = await backend((socket) => socket.end('redirected'));
 });
 
 after(async () => {
@@ -153,7 +155,8 @@ after(async () => {
   for (const s of tlsServers) s.close();
   front?.closeAllConnections();
   front?.close();
-  echo?.server.close();
+  await echo?.close();
+  await elsewhere?.close();
 });
 
 /** The configuration both implementations run; sections in this order (ports by index). */
@@ -169,12 +172,13 @@ async function configuration(): Promise<string> {
     + server('down', `OCSP = http://${HOST}:${down}/`)
     + server('garbage', `OCSP = http://${HOST}:${frontPort}/garbage`)
     + server('silent', `OCSP = http://${HOST}:${frontPort}/silent\nTIMEOUTbusy = 1`)
+    + server('redirect', `OCSP = http://${HOST}:${frontPort}/ok\nredirect = 127.0.0.1:${elsewhere.port}`)
     + server('huge', `OCSP = http://${HOST}:${frontPort}/huge`)
     + server('impostor', `OCSP = http://${HOST}:${frontPort}/impostor`)
     + await client('client-good', files.goodServer)
     + await client('client-revoked', files.revokedServer);
 }
-const SECTIONS = ['url', 'aia-nonce', 'down', 'garbage', 'silent', 'huge', 'impostor', 'client-good', 'client-revoked'] as const;
+const SECTIONS = ['url', 'aia-nonce', 'down', 'garbage', 'silent', 'redirect', 'huge', 'impostor', 'client-good', 'client-revoked'] as const;
 
 /** Connects with a client certificate (server sections) or in plain TCP (client sections); what came back. */
 function converse(port: number, identity: Files | null, resume?: { session?: Buffer; reused?: boolean }): Promise<string> {
@@ -282,6 +286,14 @@ for (const implementation of ['stunnel-ts', 'stunnel4'] as const) {
 
     it('a responder that answers garbage rejects', () => refusedAfter('garbage',
       'LOG3 OCSP: OCSP_sendreq_nbio: error:1E80006E:HTTP routines::missing asn1 encoding'));
+
+    it('a client refused by OCSP goes to redirect', async () => {
+      const revoked = await ocspLines(daemon, () => converse(ports.redirect, files.revoked));
+      assert.equal(revoked.echoed, 'redirected');
+      assert.equal(revoked.lines.at(-1), 'LOG4 Rejected by OCSP at depth=0: CN=revoked client');
+      const good = await ocspLines(daemon, () => converse(ports.redirect, files.good));
+      assert.equal(good.echoed, 'ping');
+    });
 
     it('a response over 100 KiB rejects', () => refusedAfter('huge',
       'LOG3 OCSP: OCSP_sendreq_nbio: error:1E800075:HTTP routines::max resp len exceeded'));
