@@ -23,6 +23,20 @@ export interface CertRequest {
   /** Signed by this CA; self-signed when absent. */
   readonly issuer?: Issued;
   readonly bits?: number;
+  /** OCSP responder URLs for the Authority Information Access extension. */
+  readonly ocspUrls?: readonly string[];
+  /** An OCSP responder's certificate: extended key usage OCSPSigning only. */
+  readonly ocspSigning?: boolean;
+}
+
+/** authorityInfoAccess with one id-ad-ocsp accessLocation per URL (forge has no encoder for it). */
+function authorityInfoAccess(urls: readonly string[]): object {
+  const { asn1 } = forge;
+  const descriptions = urls.map((url) => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
+    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer('1.3.6.1.5.5.7.48.1').getBytes()),
+    asn1.create(asn1.Class.CONTEXT_SPECIFIC, 6, false, url),
+  ]));
+  return { id: '1.3.6.1.5.5.7.1.1', value: asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, descriptions) };
 }
 
 export function issueCertificate(req: CertRequest): Issued {
@@ -62,7 +76,9 @@ export function issueCertificate(req: CertRequest): Issued {
       : { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
     { name: 'subjectKeyIdentifier' },
   ];
-  if (!req.isCA) extensions.push({ name: 'extKeyUsage', serverAuth: true, clientAuth: true });
+  if (req.ocspSigning) extensions.push({ name: 'extKeyUsage', '1.3.6.1.5.5.7.3.9': true });
+  else if (!req.isCA) extensions.push({ name: 'extKeyUsage', serverAuth: true, clientAuth: true });
+  if (req.ocspUrls?.length) extensions.push(authorityInfoAccess(req.ocspUrls));
   if (altNames.length > 0) extensions.push({ name: 'subjectAltName', altNames });
   cert.setExtensions(extensions);
   cert.sign(signingKey, forge.md.sha256.create());

@@ -23,6 +23,10 @@ export type Address =
   | { readonly kind: 'inet'; readonly host: string | null; readonly port: number; readonly text: string }
   | { readonly kind: 'unix'; readonly path: string; readonly text: string };
 
+/** OpenSSL's OCSP_* verification flags, as `OCSPflag` takes them. */
+export const OCSP_FLAGS = ['NOCERTS', 'NOINTERN', 'NOSIGS', 'NOCHAIN', 'NOVERIFY', 'NOEXPLICIT', 'NOCASIGN', 'NODELEGATED', 'NOCHECKS', 'TRUSTOTHER', 'RESPID_KEY', 'NOTIME'] as const;
+export type OcspFlag = (typeof OCSP_FLAGS)[number];
+
 export type TlsVersion = 'SSLv3' | 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
 
 /** `socket = a|l|r:OPTION=VALUE[:VALUE]`: a = listening socket, l = accepted (local) socket, r = remote socket. */
@@ -89,6 +93,16 @@ export interface TlsConfig {
   readonly PSKsecrets: string | null;
   readonly PSKidentity: string | null;
   readonly renegotiation: boolean;
+  /** `OCSP`, `OCSPaia`, `OCSPnonce`, `OCSPflag` (tls/ocsp). */
+  readonly ocsp: OcspPolicy;
+}
+
+export interface OcspPolicy {
+  /** `OCSP = URL`: the configured responder, or null. */
+  readonly url: string | null;
+  readonly aia: boolean;
+  readonly nonce: boolean;
+  readonly flags: readonly OcspFlag[];
 }
 
 export interface ServiceConfig {

@@ -14,7 +14,7 @@
  * when written in the global part.
  */
 import { availableParallelism } from 'node:os';
-import type { Address, LogLevel, SocketOption, SourceRef, TlsVersion } from './model';
+import { OCSP_FLAGS, type Address, type LogLevel, type OcspFlag, type SocketOption, type SourceRef, type TlsVersion } from './model';
 import {
   DEFAULT_SOCKET_OPTIONS, parseAddress, parseDebug, parseGroup, parseInteger, parseKeyword,
   parseSocketOption, parseTargetAddress, parseTicketSecret, parseTlsOption, parseTlsVersion, parseUser, parseYesNo,
@@ -78,6 +78,7 @@ export interface ServiceDraft {
     PSKsecrets: string | null;
     PSKidentity: string | null;
     renegotiation: boolean;
+    ocsp: { url: string | null; aia: boolean; nonce: boolean; flags: OcspFlag[] };
   };
   /** The last line that set each option (canonical name): for file checks and messages. */
   refs: Record<string, SourceRef>;
@@ -135,6 +136,7 @@ export function newServiceDraft(): ServiceDraft {
       checkHost: [], checkIP: [], checkEmail: [], sessionCacheSize: DEFAULTS.sessionCacheSize,
       sessionCacheTimeout: DEFAULTS.sessionCacheTimeout, sessionResume: true, ticketKeySecret: null,
       ticketMacSecret: null, PSKsecrets: null, PSKidentity: null, renegotiation: true,
+      ocsp: { url: null, aia: false, nonce: false, flags: [] },
     },
     refs: {},
   };
@@ -150,7 +152,7 @@ export function cloneServiceDraft(d: ServiceDraft): ServiceDraft {
     tls: {
       ...d.tls, optionsSet: [...d.tls.optionsSet], optionsCleared: [...d.tls.optionsCleared],
       verify: { ...d.tls.verify }, checkHost: [...d.tls.checkHost], checkIP: [...d.tls.checkIP],
-      checkEmail: [...d.tls.checkEmail],
+      checkEmail: [...d.tls.checkEmail], ocsp: { ...d.tls.ocsp, flags: [...d.tls.ocsp.flags] },
     },
     refs: { ...d.refs },
   };
@@ -269,8 +271,6 @@ export function servesBothModes(protocol: string | null): boolean {
   return isServerProtocol(protocol) || protocol === 'pgsql';
 }
 
-const OCSP_FLAGS = ['NOCERTS', 'NOINTERN', 'NOSIGS', 'NOCHAIN', 'NOVERIFY', 'NOEXPLICIT', 'NOCASIGN', 'NODELEGATED', 'NOCHECKS', 'TRUSTOTHER', 'RESPID_KEY', 'NOTIME'] as const;
-const OCSP_NOTICE = notice('stunnel-ts does not query OCSP responders: peer certificates are not checked for revocation by OCSP', 4);
 const ENGINE_REASON = 'Node.js gives no access to OpenSSL ENGINE modules (deprecated in OpenSSL 3); use key and certificate files';
 
 const VERIFY_LEVELS: Record<number, [boolean, boolean, boolean, boolean]> = {
@@ -456,18 +456,19 @@ export const OPTIONS: readonly OptionRow[] = [
     parse: (v) => parseKeyword(v, ['sequential', 'unique', 'thread', 'process'] as const, 'Invalid connection identifier type'),
     apply: (t, v) => { t.service.logId = v; },
   }),
-  row({ name: 'OCSP', scope: 'service', help: 'OCSP responder URL', parse: text, status: OCSP_NOTICE }),
+  row({ name: 'OCSP', scope: 'service', help: 'OCSP responder URL', parse: text, apply: (t, v) => { t.service.tls.ocsp.url = v; } }),
   row({
     name: 'OCSPaia', scope: 'service', help: 'yes|no check the AIA responders from certificates', parse: parseYesNo,
-    status: (on) => (on ? OCSP_NOTICE : SUPPORTED),
+    apply: (t, v) => { t.service.tls.ocsp.aia = v; },
   }),
   row({
     name: 'OCSPflag', scope: 'service', repeatable: true, help: 'OCSP responder flags',
-    parse: (v) => parseKeyword(v, OCSP_FLAGS, 'Illegal OCSP flag'), status: OCSP_NOTICE,
+    parse: (v) => parseKeyword(v, OCSP_FLAGS, 'Illegal OCSP flag'),
+    apply: (t, v) => { if (!t.service.tls.ocsp.flags.includes(v)) t.service.tls.ocsp.flags.push(v); },
   }),
   row({
     name: 'OCSPnonce', scope: 'service', help: 'yes|no send and verify the OCSP nonce extension', parse: parseYesNo,
-    status: (on) => (on ? OCSP_NOTICE : SUPPORTED),
+    apply: (t, v) => { t.service.tls.ocsp.nonce = v; },
   }),
   row({
     name: 'options', scope: 'service', repeatable: true, help: 'TLS option to set/reset', versionDefaults: [...DEFAULT_TLS_OPTIONS],

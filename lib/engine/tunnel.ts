@@ -14,6 +14,7 @@
  * for its whole life; what an event means depends on the tunnel's phase. Lines above
  * the service's `debug` level are never built.
  */
+import type { X509Certificate } from 'node:crypto';
 import { Socket } from 'node:net';
 import { connect as tlsConnect, TLSSocket, type ConnectionOptions, type SecureContext, type Server as TlsServer, type TLSSocketOptions } from 'node:tls';
 import type { Duplex } from 'node:stream';
@@ -23,6 +24,7 @@ import type { LogWriter } from '../log';
 import { cipherLine, tlsErrorText, sessionLine } from '../tls/describe';
 import { errnoText } from '../errno';
 import { isPeerDisconnect } from './socket-errors';
+import { checkRevocation, ocspChain } from '../tls/ocsp';
 import { judgePeer, subjectText, type Speaker } from '../tls/verify';
 import { peerText } from './address';
 import { Dialer, literalDestinations, resolveTargets, type Destination, type DialOwner } from './connect';
@@ -99,6 +101,8 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner 
   #dialer: Dialer | null = null;
   #relay: Relay | null = null;
   #timer: NodeJS.Timeout | null = null;
+  /** A pending OCSP check (tls/ocsp): aborted when the tunnel ends. */
+  #ocspAbort: AbortController | null = null;
   /** Called once when the tunnel has ended, whichever way (inetd mode waits on it). */
   onFinished: (() => void) | null = null;
 
@@ -274,10 +278,17 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner 
     if (!this.#handshakeDone('secure', onServerSecure, HANDSHAKE)) return;
     const tls = this.#tls!;
     releaseTlsErrors(tls);
+    this.#judgePeer(tls, this.service.tls.requestCert, (accepted) => this.#serverVerdict(accepted));
+  }
+
+  /** The client's certificate is judged (and checked with OCSP): refuse, redirect or go on. */
+  #serverVerdict(accepted: boolean): void {
+    if (this.#phase !== HANDSHAKE) return;
+    const tls = this.#tls!;
     let targets = this.config.connect;
     // After a protocol dialogue the backend is connected already: no redirect then.
     const connected = this.#remote !== null;
-    if (this.service.tls.requestCert && !judgePeer(tls, this.config.tls, this.service.tls.trusted, this)) {
+    if (!accepted) {
       if (this.config.redirect.length === 0 || connected) {
         this.say(3, `SSL_accept: error:0A000086:SSL routines::certificate verify failed (from ${this.#failedFrom})`);
         return this.#end(tlsToldStatus(false));
@@ -289,6 +300,33 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner 
     if (this.config.protocol === 'socks') return this.#socks(tls);
     this.#phase = DIALING;
     this.#openRemote(targets);
+  }
+
+  /**
+   * The peer's certificate judged (tls/verify; `judge` false: nothing asked, nothing to judge),
+   * then checked with OCSP when configured (tls/ocsp, asynchronous): `then` gets the verdict.
+   */
+  #judgePeer(tls: TLSSocket, judge: boolean, then: (accepted: boolean) => void): void {
+    const config = this.config.tls;
+    const chain = ocspChain(tls, config); // before judgePeer: see ocspChain
+    const accepted = !judge || judgePeer(tls, config, this.service.tls.trusted, this);
+    if (accepted && chain) void this.#checkRevocation(chain).then(then);
+    else then(accepted);
+  }
+
+  /** OCSP (tls/ocsp), bounded by TIMEOUTconnect/TIMEOUTbusy and abandoned when the tunnel ends. */
+  #checkRevocation(chain: X509Certificate[]): Promise<boolean> {
+    const abort = this.#ocspAbort = new AbortController();
+    const config = this.config;
+    return checkRevocation(chain, {
+      tls: config.tls,
+      anchors: this.service.tls.ocspAnchors,
+      limits: { connect: config.timeouts.connect, busy: config.timeouts.busy, signal: abort.signal },
+      log: this,
+    }).catch((err: unknown) => {
+      this.say(3, `OCSP: ${(err as Error).message}`);
+      return false;
+    });
   }
 
   /** Server-side SNI: switch to the secondary service whose pattern matches. */
@@ -381,8 +419,8 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner 
     const protocol = this.config.protocol;
     if (isServerProtocol(protocol) && this.#tls === null) return this.#negotiateAsServer(protocol);
     if (protocol === 'proxy') {
-      const v2 = this.service.config.proxyVersion === 2;
-      this.#remote!.write(v2 ? proxyV2(this.#client, this.#tls ? tlsFacts(this.#tls, this.service.config.tls) : null) : proxyV1(this.#client));
+      const v2 = this.config.proxyVersion === 2;
+      this.#remote!.write(v2 ? proxyV2(this.#client, this.#tls ? tlsFacts(this.#tls, this.config.tls) : null) : proxyV1(this.#client));
     }
     this.#startRelay(this.#tls!, this.#remote!);
   }
@@ -479,11 +517,16 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner 
   clientSecure(): void {
     if (!this.#handshakeDone('secureConnect', onClientSecure, CONNECTING_TLS)) return;
     const tls = this.#tls!;
-    if (!judgePeer(tls, this.config.tls, this.service.tls.trusted, this)) {
+    this.#judgePeer(tls, true, (accepted) => this.#clientVerdict(accepted));
+  }
+
+  #clientVerdict(accepted: boolean): void {
+    if (this.#phase !== CONNECTING_TLS) return;
+    if (!accepted) {
       this.say(3, 'SSL_connect: error:0A000086:SSL routines::certificate verify failed');
       return this.#end(tlsToldStatus(true));
     }
-    this.#startRelay(tls, this.#local);
+    this.#startRelay(this.#tls!, this.#local);
   }
 
   clientSession(data: Buffer): void {
@@ -614,6 +657,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner 
   #stopAll(): void {
     this.#phase = ENDED;
     this.#clearTimer();
+    this.#ocspAbort?.abort();
     this.#dialer?.abort();
     this.#dialer = null;
     this.#relay?.stop();

@@ -4,7 +4,7 @@
  * of that service (Node core's habit: one SecureContext per server). node-forge is
  * never used here; everything is Node's own OpenSSL.
  */
-import { constants, createHash } from 'node:crypto';
+import { constants, createHash, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import type { LogLevel, ServiceConfig, TlsConfig } from '../config/model';
@@ -15,7 +15,7 @@ import { isEncryptedPem, type PassphraseBook } from './passphrase';
 import { cipherString, secureOptions, versionRange } from './protocol';
 import { BoundedCache, ServerSessionCache, type ClientSessionCache } from './sessions';
 import { ticketKeys } from './tickets';
-import { fingerprints } from './verify';
+import { fingerprints, wantsOcsp } from './verify';
 
 /** Building a context failed: `messages` are stunnel's lines, the last one `Service [x]: Failed to initialize TLS context`. */
 export class ContextError extends Error {
@@ -31,6 +31,8 @@ export interface ServiceTls {
   readonly refuseWithoutCert: boolean;
   /** SHA-256 fingerprints of CAfile/CApath certificates (verifyPeer). */
   readonly trusted: ReadonlySet<string>;
+  /** CAfile/CApath certificates, trust anchors of OCSP responses; empty without OCSP checks. */
+  readonly ocspAnchors: readonly X509Certificate[];
   /**
    * Server side session-id cache (the `server` object handed to TLSSockets). SESSION
    * RESUMPTION: with tickets on (the default) every client that resumes, TLS 1.2 or 1.3,
@@ -213,6 +215,7 @@ export function buildServiceTls(service: ServiceConfig, notices: ContextNotice[]
       requestCert: tls.verify.request || tls.verify.require || tls.verify.chain || tls.verify.peer,
       refuseWithoutCert: tls.verify.require && service.redirect.length === 0,
       trusted: tls.verify.peer ? fingerprints(built.trusted) : new Set(),
+      ocspAnchors: wantsOcsp(tls) ? built.trusted.map((pem) => new X509Certificate(pem)) : [],
       serverSessions: !service.client && resume && (options & constants.SSL_OP_NO_TICKET) !== 0
         ? new ServerSessionCache(tls.sessionCacheSize) : null,
       clientSessions: service.client && resume ? new BoundedCache<Buffer>(tls.sessionCacheSize) : null,

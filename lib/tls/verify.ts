@@ -87,8 +87,14 @@ export function judgePeer(socket: TLSSocket, tls: TlsConfig, trustedFingerprints
     log.say(4, `Rejected by CERT at depth=0: ${subject}`);
     return false;
   }
-  log.say(5, `Certificate accepted at depth=0: ${subject}`);
+  // OCSP (tls/ocsp) comes next when configured: it writes the verdict line.
+  if (!wantsOcsp(tls)) log.say(5, `Certificate accepted at depth=0: ${subject}`);
   return true;
+}
+
+/** The service asks for OCSP checks (`OCSP = URL` or `OCSPaia = yes`; made by tls/ocsp). */
+export function wantsOcsp(tls: TlsConfig): boolean {
+  return tls.ocsp.url !== null || tls.ocsp.aia;
 }
 
 /** Fingerprints of PEM certificates, for `verifyPeer`. */
