@@ -160,6 +160,10 @@ export interface GlobalConfig {
   readonly logMode: 'append' | 'overwrite';
   /** stunnel-ts extension: worker processes on the shared listeners (resolved; `auto` = CPU count). */
   readonly workers: number;
+  /** stunnel-ts extension: the plain HTTP endpoint serving /metrics and /healthz (no host: 127.0.0.1), or null. */
+  readonly metrics: (Address & { kind: 'inet' }) | null;
+  /** stunnel-ts extension: `text` (stunnel's lines) or `json` (one object per line, through winston). */
+  readonly logFormat: 'text' | 'json';
 }
 
 /** A line to log once the log is open: notices about ignored options, security lint, and so on. */

@@ -17,7 +17,7 @@ import { availableParallelism } from 'node:os';
 import type { Address, LogLevel, SocketOption, SourceRef, TlsVersion } from './model';
 import {
   DEFAULT_SOCKET_OPTIONS, parseAddress, parseDebug, parseGroup, parseInteger, parseKeyword,
-  parseSocketOption, parseTargetAddress, parseTicketSecret, parseTlsOption, parseTlsVersion, parseUser, parseYesNo,
+  parseSocketOption, parseTargetAddress, parseTicketSecret, parseTlsOption, parseTlsVersion, parseUser, parseYesNo, ValueError,
 } from './values';
 import { DEFAULT_TLS_OPTIONS } from './tls-options';
 
@@ -93,6 +93,8 @@ export interface GlobalDraft {
   output: string | null;
   logMode: 'append' | 'overwrite';
   workers: number;
+  metrics: (Address & { kind: 'inet' }) | null;
+  logFormat: 'text' | 'json';
   refs: Record<string, SourceRef>;
 }
 
@@ -111,7 +113,8 @@ export const DEFAULTS = {
 export function newGlobalDraft(): GlobalDraft {
   return {
     foreground: 'no', pid: null, chroot: null, setuid: null, setgid: null, service: 'stunnel',
-    debugLevel: 5, syslogFacility: 'daemon', syslog: true, output: null, logMode: 'append', workers: 1, refs: {},
+    debugLevel: 5, syslogFacility: 'daemon', syslog: true, output: null, logMode: 'append', workers: 1,
+    metrics: null, logFormat: 'text', refs: {},
   };
 }
 
@@ -341,6 +344,21 @@ export const OPTIONS: readonly OptionRow[] = [
       return parseInteger(v, "Illegal number of workers: use a positive integer or 'auto'", 1, 1024);
     },
     apply: onlyGlobal((g, v: number) => { g.workers = v; }),
+  }),
+  // stunnel-ts extensions of issue #15 (metrics endpoint, structured logs): kept together.
+  row({
+    name: 'metrics', scope: 'global', help: '[host:]port plain HTTP endpoint for /metrics and /healthz (stunnel-ts)',
+    parse: (v) => {
+      const address = parseAddress(v);
+      if (address.kind !== 'inet') throw new ValueError('The metrics endpoint needs [host:]port, not a Unix socket');
+      return address;
+    },
+    apply: onlyGlobal((g, v: Address & { kind: 'inet' }) => { g.metrics = v; }),
+  }),
+  row({
+    name: 'logFormat', scope: 'global', help: 'text|json log lines as stunnel writes them, or one JSON object each (stunnel-ts)',
+    parse: (v) => parseKeyword(v, ['text', 'json'] as const, "The argument needs to be either 'text' or 'json'"),
+    apply: onlyGlobal((g, v: GlobalDraft['logFormat']) => { g.logFormat = v; }),
   }),
 
   // ----- service options (in the global part: defaults for every section)

@@ -29,6 +29,7 @@ import { startExec } from './exec';
 import { Relay, type RelayOwner } from './relay';
 import { sniSecondary, type RuntimeService } from './service';
 import { heldFinCarrier } from './carrier';
+import { handshakeFailureOf, type HandshakeFailure, type TunnelMeter } from './meter';
 import { negotiate, negotiateAsServer, pgsqlServer, type NegotiationFailure } from './negotiate';
 import { socksRequest } from './socks';
 import { alertExchanged, resetsLocal, resetsRemote, tlsToldStatus, type CloseStatus } from './status';
@@ -41,6 +42,8 @@ export interface TunnelHost {
   forget(tunnel: Tunnel): void;
   /** The descriptor table is full (a remote socket could not be created). */
   descriptorShortage(): void;
+  /** Where this connection's counts go (`metrics`), or null. */
+  readonly meter: TunnelMeter | null;
 }
 
 const TUNNEL = Symbol('tunnel');
@@ -97,6 +100,10 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
   #dialer: Dialer | null = null;
   #relay: Relay | null = null;
   #timer: NodeJS.Timeout | null = null;
+  readonly #meter: TunnelMeter | null;
+  /** performance.now() when the handshake / the backend dial began (kept only with a meter). */
+  #handshakeAt = 0;
+  #dialAt = 0;
   /** Called once when the tunnel has ended, whichever way (inetd mode waits on it). */
   onFinished: (() => void) | null = null;
 
@@ -110,6 +117,8 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     // Half-close is relayed: an EOF from the client must not end our side (inetd's fd 0 is made without it).
     if (this.#localRaw) this.#localRaw.allowHalfOpen = true;
     this.#debugLevel = service.config.debugLevel;
+    this.#meter = host.meter;
+    this.#meter?.accepted(service.config.name);
   }
 
   get sentToTls(): number {
@@ -179,6 +188,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
   #awaitHandshake(socket: TLSSocket & Owned, doneEvent: string, onDone: (this: Owned) => void): void {
     this.#tls = socket;
     this.#watch(socket);
+    if (this.#meter) this.#handshakeAt = performance.now();
     socket.on(doneEvent, onDone);
     socket.on('end', onHandshakeEnd);
     this.#armBusyTimer();
@@ -200,6 +210,16 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     return true;
   }
 
+  /** A handshake that succeeded (peer verified), to the meter. */
+  #metered(tls: TLSSocket): void {
+    this.#meter!.handshakeDone(this.service.config.name, (performance.now() - this.#handshakeAt) / 1000, tls.isSessionReused());
+  }
+
+  /** A handshake that failed, to the meter. */
+  #handshakeLost(reason: HandshakeFailure): void {
+    this.#meter?.handshakeFailed(this.service.config.name, reason);
+  }
+
   /** TLSSocket 'secure': the server handshake is done. */
   serverSecure(): void {
     if (!this.#handshakeDone('secure', onServerSecure, HANDSHAKE)) return;
@@ -211,11 +231,13 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     if (this.service.tls.requestCert && !judgePeer(tls, this.service.config.tls, this.service.tls.trusted, this)) {
       if (this.service.config.redirect.length === 0 || connected) {
         this.say(3, `SSL_accept: error:0A000086:SSL routines::certificate verify failed (from ${this.peer})`);
+        this.#meter?.handshakeFailed(this.service.config.name, 'verify');
         return this.#end(tlsToldStatus(false));
       }
       this.say(5, 'Redirecting connection');
       targets = this.service.config.redirect;
     }
+    if (this.#meter) this.#metered(tls);
     if (connected) return this.#startRelay(tls, this.#remote!);
     if (this.#config.protocol === 'socks') return this.#socks(tls);
     this.#phase = DIALING;
@@ -272,6 +294,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
   #dial(destinations: readonly Destination[]): void {
     const config = this.service.config;
     const start = config.failover === 'rr' && !config.delay ? this.service.rrNext++ : 0;
+    if (this.#meter) this.#dialAt = performance.now();
     this.#dialer = new Dialer(this, config, destinations, start, this.service.remoteSetup);
     this.#dialer.next();
   }
@@ -282,6 +305,11 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     if (this.#phase !== DIALING) {
       socket?.destroy();
       return;
+    }
+    if (this.#meter) {
+      const seconds = (performance.now() - this.#dialAt) / 1000;
+      if (socket) this.#meter.backendConnected(seconds);
+      else this.#meter.backendFailed(this.service.config.name, seconds);
     }
     if (!socket) return this.#end('reset');
     this.#remote = socket;
@@ -404,8 +432,10 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     const tls = this.#tls!;
     if (!judgePeer(tls, this.service.config.tls, this.service.tls.trusted, this)) {
       this.say(3, 'SSL_connect: error:0A000086:SSL routines::certificate verify failed');
+      this.#handshakeLost('verify');
       return this.#end(tlsToldStatus(true));
     }
+    if (this.#meter) this.#metered(tls);
     this.#startRelay(tls, this.#local);
   }
 
@@ -500,6 +530,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
         if (stream === this.#tls) {
           const operation = this.#phase === HANDSHAKE ? 'SSL_accept' : 'SSL_connect';
           this.say(3, `${operation}: ${UNEXPECTED_EOF}${this.#phase === HANDSHAKE ? ` (from ${this.peer})` : ''}`);
+          this.#handshakeLost('eof');
           return this.#end(tlsToldStatus(this.#phase === CONNECTING_TLS));
         }
         break;
@@ -512,6 +543,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     const code = (err as NodeJS.ErrnoException).code;
     const text = typeof code === 'string' && !code.startsWith('ERR_') ? systemErrorText(err) : tlsErrorText(err);
     this.say(3, server ? `SSL_accept: ${text} (from ${this.peer})` : `SSL_connect: ${text}`);
+    this.#handshakeLost(handshakeFailureOf(err));
     this.#end(alertExchanged(err) ? tlsToldStatus(!server) : 'reset');
   }
 
@@ -519,6 +551,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     this.#timer = null;
     // stunnel names the read it was waiting in: a STARTTLS reply, or the TLS handshake.
     this.say(6, `${this.#phase === NEGOTIATING ? 's_read_eof' : 'ssl_start'}: s_poll_wait: TIMEOUTbusy exceeded: sending reset`);
+    if (this.#phase === HANDSHAKE || this.#phase === CONNECTING_TLS) this.#handshakeLost('timeout');
     this.#end('reset');
   }
 
@@ -546,6 +579,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     if (this.wants(5)) {
       this.say(5, `Connection ${status}: ${this.sentToTls} byte(s) sent to TLS, ${this.sentToSocket} byte(s) sent to socket`);
     }
+    this.#meter?.closed(this.service.config.name, status !== 'closed', this.sentToTls, this.sentToSocket);
     const reset = this.#config.reset;
     this.#closeSides(reset && resetsLocal(status), reset && resetsRemote(status));
     this.#finished();
@@ -564,6 +598,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
   }
 
   #finished(): void {
+    this.#meter?.ended(this.#config.name);
     this.#host.forget(this);
     this.onFinished?.();
   }

@@ -32,6 +32,8 @@ export type Command =
   }
   | { readonly cmd: 'reopenLog' }
   | { readonly cmd: 'listConnections' }
+  /** `metrics`: the worker's registry as JSON (prom-client's getMetricsAsJSON). */
+  | { readonly cmd: 'metrics' }
   | { readonly cmd: 'terminate' };
 
 /** Worker → primary. */
@@ -42,7 +44,8 @@ export type WorkerEvent =
   /** Start-up failed: the error lines, as a single process prints them. */
   | { readonly event: 'failed'; readonly lines: readonly string[] }
   | { readonly event: 'reloaded'; readonly failure: readonly string[] | null }
-  | { readonly event: 'connections'; readonly list: readonly ActiveConnection[] };
+  | { readonly event: 'connections'; readonly list: readonly ActiveConnection[] }
+  | { readonly event: 'metrics'; readonly json: readonly unknown[] };
 
 export function isWorkerEvent(message: unknown): message is WorkerEvent {
   return typeof message === 'object' && message !== null && typeof (message as { event?: unknown }).event === 'string';

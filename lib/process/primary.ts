@@ -20,6 +20,7 @@ import { Engine } from '../engine/engine';
 import { removeStaleSocketFiles } from '../engine/listener';
 import { StartupError } from '../errors';
 import type { Log, LogSettings } from '../log';
+import type { MetricsJson } from '../metrics/endpoint';
 import type { Server } from './serve';
 import { settingsFor } from './startup';
 import { newTicketSecret } from './ticketkeys';
@@ -141,5 +142,9 @@ export class WorkersPrimary implements Server {
 
   stop(): Promise<void> {
     return this.#pool.stop();
+  }
+
+  metrics(): Promise<MetricsJson[]> {
+    return this.#pool.metrics();
   }
 }
