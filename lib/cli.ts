@@ -1,35 +1,24 @@
 /**
  * @module cli
- * The command line, with stunnel's syntax on commander:
+ * The command line, with stunnel's syntax:
  * `stunnel-ts [FILE] | -fd N | -help | -version | -options | -sockets | -test [FILE]`.
  * Flags are case-insensitive and take one or two dashes; only argv[1] (and argv[2]
  * after `-fd` / `-test`) is looked at; any other word starting with `-` is a file name.
  * Info goes to stderr, as stunnel prints it. This is the only place that prints a
  * fatal error and picks the exit code.
  */
-import { Command, CommanderError } from 'commander';
 import { ConfigError, EXIT_FAILURE, StartupError } from './errors';
 import { cleanText } from './log';
-import { resolveConfigPath } from './config/load';
+import { DEFAULT_CONFIG_FILE, resolveConfigPath } from './config/load';
 import { testConfiguration } from './lint';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { basename, resolve } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { OPTIONS, type OptionRow } from './config/options';
 import { TLS_OPTIONS } from './config/tls-options';
 import { SOCKET_OPTIONS } from './config/values';
+import { STUNNEL_VERSION, VERSION } from './version';
 
 // ---------------------------------------------------------------- info texts (stunnel's layout)
-
-/** The stunnel release whose behaviour stunnel-ts reproduces. */
-export const STUNNEL_VERSION = '5.68';
-
-function ownVersion(): string {
-  try {
-    return JSON.parse(readFileSync(resolve(__dirname, '../../package.json'), 'utf8')).version;
-  } catch {
-    return 'unknown';
-  }
-}
 
 function platform(): string {
   const arch = { x64: 'x86_64', arm64: 'aarch64', ia32: 'i686' }[process.arch as string] ?? process.arch;
@@ -39,7 +28,7 @@ function platform(): string {
 /** The banner stunnel prints first (also at the top of every start-up log). */
 export function bannerLines(): string[] {
   return [
-    `stunnel ${STUNNEL_VERSION} (stunnel-ts ${ownVersion()}) on ${platform()} platform`,
+    `stunnel ${STUNNEL_VERSION} (stunnel-ts ${VERSION}) on ${platform()} platform`,
     // Node's OpenSSL is both the compile-time and the run-time library: stunnel's collapsed form.
     `Compiled/running with OpenSSL ${process.versions.openssl}`,
     'Threading:NODE Sockets:POLL,IPv6 TLS:PSK,SNI',
@@ -99,8 +88,6 @@ export function syntaxLines(): string[] {
 
 // ---------------------------------------------------------------- arguments
 
-export const DEFAULT_CONFIG_FILE = '/etc/stunnel/stunnel.conf';
-
 const FLAGS = ['help', 'version', 'options', 'sockets', 'fd', 'test'] as const;
 type Flag = (typeof FLAGS)[number];
 
@@ -125,49 +112,32 @@ function fdTarget(word: string | undefined): { configFd: number } | { message: s
 }
 
 /**
- * Reads argv (as process.argv: node, script, args…). The stunnel-style words are
- * normalised and handed to commander, which owns the option grammar.
+ * Reads argv (as process.argv: node, script, args…) by stunnel's rules: only the first word
+ * may be a flag; `-fd` takes the next word, `-test` an optional file or `-fd N`. commander is
+ * not used for this (README, "The command line"): its grammar has no single-dash long flags and
+ * would read later words as options where stunnel reads a file name.
  */
 export function parseArgs(argv: readonly string[]): Invocation {
   const [first, second, third] = argv.slice(2);
   const flag = flagOf(first);
-  const words: string[] = [];
-  if (flag === null) {
-    if (first !== undefined) words.push('--', first);
-  } else {
-    words.push(`--${flag}`);
-    if (flag === 'fd' && second !== undefined) words.push(second);
-    if (flag === 'test') {
-      if (flagOf(second) === 'fd') words.push('--fd', ...(third === undefined ? [] : [third]));
-      else if (second !== undefined) words.push('--', second);
-    }
+  switch (flag) {
+    case null:
+      return { kind: 'run', configFile: first ?? DEFAULT_CONFIG_FILE };
+    case 'help':
+    case 'version':
+    case 'options':
+    case 'sockets':
+      return { kind: 'info', flag };
+    case 'fd':
+      return withFd('run', second);
+    case 'test':
+      return flagOf(second) === 'fd' ? withFd('test', third) : { kind: 'test', configFile: second ?? DEFAULT_CONFIG_FILE };
   }
+}
 
-  const program = new Command('stunnel-ts')
-    .helpOption(false)
-    .option('--help').option('--version').option('--options').option('--sockets').option('--test')
-    .option('--fd [n]')
-    .argument('[file]')
-    .allowExcessArguments()
-    .exitOverride()
-    .configureOutput({ writeOut: () => undefined, writeErr: () => undefined });
-  try {
-    program.parse(words, { from: 'user' });
-  } catch (err) {
-    if (err instanceof CommanderError) return { kind: 'usage-error', message: err.message };
-    throw err;
-  }
-  const opts = program.opts<{ help?: true; version?: true; options?: true; sockets?: true; test?: true; fd?: string | true }>();
-  const file = program.args[0];
-  for (const info of ['help', 'version', 'options', 'sockets'] as const) {
-    if (opts[info]) return { kind: 'info', flag: info };
-  }
-  const kind = opts.test ? 'test' : 'run';
-  if (opts.fd !== undefined) {
-    const target = fdTarget(opts.fd === true ? undefined : opts.fd);
-    return 'message' in target ? { kind: 'usage-error', message: target.message } : { kind, ...target };
-  }
-  return { kind, configFile: file ?? DEFAULT_CONFIG_FILE };
+function withFd(kind: 'run' | 'test', word: string | undefined): Invocation {
+  const target = fdTarget(word);
+  return 'message' in target ? { kind: 'usage-error', message: target.message } : { kind, ...target };
 }
 
 /** Lines to stderr, as stunnel prints them: control characters from the file shown as `.`. */

@@ -20,6 +20,7 @@ import * as winston from 'winston';
 import type TransportStream from 'winston-transport';
 import { StartupError } from './errors';
 import type { Config, LogLevel } from './config/model';
+import { SYSLOG_FACILITIES } from './config/values';
 import { nativeAddon, type NativeAddon } from './process/native';
 
 /** One log line: level 0..7, id (`ui`, `main`, `cron` or a connection id) and text without timestamp. */
@@ -88,13 +89,6 @@ export function cleanText(text: string): string {
   // eslint-disable-next-line no-control-regex
   return /[\x00-\x1f\x7f]/.test(cleaned) ? cleaned.replace(/[\x00-\x1f\x7f]/g, '.') : cleaned;
 }
-
-/** syslog(3) facility numbers by the names `debug = FACILITY.LEVEL` accepts. */
-export const SYSLOG_FACILITIES: Readonly<Record<string, number>> = {
-  kern: 0, user: 1, mail: 2, daemon: 3, auth: 4, syslog: 5, lpr: 6, news: 7, uucp: 8, cron: 9,
-  authpriv: 10, ftp: 11, local0: 16, local1: 17, local2: 18, local3: 19, local4: 20, local5: 21,
-  local6: 22, local7: 23,
-};
 
 /** Where the log goes and how much of it. */
 export interface LogSettings {

@@ -7,7 +7,8 @@
  */
 import { accessSync, constants, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ConfigError, errnoText } from '../errors';
+import { errnoText } from '../errno';
+import { ConfigError } from '../errors';
 import type { LexItem, LexResult } from './lexer';
 import type { Config, GlobalConfig, Notice, ServiceConfig, SourceRef } from './model';
 import {

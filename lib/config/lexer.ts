@@ -12,7 +12,7 @@
  */
 import { readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { errnoText } from '../errors';
+import { errnoText } from '../errno';
 
 /** What every item carries: where it was written. `text` is the trimmed raw line. */
 interface Located {

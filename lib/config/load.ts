@@ -4,10 +4,14 @@
  * (or a ConfigError carrying every problem found, in stunnel's message shape).
  */
 import { readFileSync, realpathSync } from 'node:fs';
-import { ConfigError, errnoText } from '../errors';
+import { errnoText } from '../errno';
+import { ConfigError } from '../errors';
 import { buildConfig } from './build';
 import { decodeConfigBytes, lex } from './lexer';
 import type { Config } from './model';
+
+/** The file stunnel reads when the command line names none. */
+export const DEFAULT_CONFIG_FILE = '/etc/stunnel/stunnel.conf';
 
 /**
  * Reads and builds the configuration. A file name is realpath'd first (that name is

@@ -42,10 +42,12 @@ export function parseInteger(value: string, message: string, min = -Infinity, ma
 // ---------------------------------------------------------------- log levels
 
 export const LEVEL_NAMES = ['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug'] as const;
-export const FACILITIES = [
-  'auth', 'authpriv', 'cron', 'daemon', 'ftp', 'kern', 'lpr', 'mail', 'news', 'syslog', 'user', 'uucp',
-  'local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7',
-] as const;
+/** syslog(3) facilities by the names `debug = FACILITY.LEVEL` accepts, with their numbers. */
+export const SYSLOG_FACILITIES: Readonly<Record<string, number>> = {
+  kern: 0, user: 1, mail: 2, daemon: 3, auth: 4, syslog: 5, lpr: 6, news: 7, uucp: 8, cron: 9,
+  authpriv: 10, ftp: 11, local0: 16, local1: 17, local2: 18, local3: 19, local4: 20, local5: 21,
+  local6: 22, local7: 23,
+};
 
 export interface DebugSetting {
   readonly facility: string | null;
@@ -63,7 +65,7 @@ export function parseDebug(value: string, inGlobal: boolean): DebugSetting {
   if (dot >= 0) {
     if (!inGlobal) throw new ValueError('Illegal debug level');
     const name = value.slice(0, dot);
-    facility = FACILITIES.find((f) => same(f, name)) ?? null;
+    facility = Object.keys(SYSLOG_FACILITIES).find((f) => same(f, name)) ?? null;
     if (facility === null) throw new ValueError('Illegal syslog facility');
     levelText = value.slice(dot + 1);
   }
@@ -183,10 +185,12 @@ export function parseTicketSecret(value: string, option: string): Buffer {
 
 export type SocketValueKind = 'flag' | 'int' | 'linger' | 'timeval' | 'string';
 
-/** The socket options of `stunnel -sockets`: name, value kind, stunnel's defaults and the Linux default. */
+/** The socket options of `stunnel -sockets`: name, setsockopt level, value kind, stunnel's defaults and the Linux default. */
 export interface SocketOptionRow {
   readonly name: string;
   readonly kind: SocketValueKind;
+  /** The setsockopt(2) level it is set at. */
+  readonly level: 'SOL_SOCKET' | 'IPPROTO_TCP' | 'IPPROTO_IP' | 'IPPROTO_IPV6';
   readonly accept?: string;
   readonly local?: string;
   readonly remote?: string;
@@ -194,27 +198,27 @@ export interface SocketOptionRow {
 }
 
 export const SOCKET_OPTIONS: readonly SocketOptionRow[] = [
-  { name: 'SO_DEBUG', kind: 'flag', osDefault: 'no' },
-  { name: 'SO_DONTROUTE', kind: 'flag', osDefault: 'no' },
-  { name: 'SO_KEEPALIVE', kind: 'flag', osDefault: 'no' },
-  { name: 'SO_LINGER', kind: 'linger', osDefault: '0:0' },
-  { name: 'SO_OOBINLINE', kind: 'flag', osDefault: 'no' },
-  { name: 'SO_RCVBUF', kind: 'int', osDefault: '131072' },
-  { name: 'SO_SNDBUF', kind: 'int', osDefault: '16384' },
-  { name: 'SO_RCVLOWAT', kind: 'int', osDefault: '1' },
-  { name: 'SO_SNDLOWAT', kind: 'int', osDefault: '1' },
-  { name: 'SO_RCVTIMEO', kind: 'timeval', osDefault: '0:0' },
-  { name: 'SO_SNDTIMEO', kind: 'timeval', osDefault: '0:0' },
-  { name: 'SO_REUSEADDR', kind: 'flag', accept: 'yes', osDefault: 'no' },
-  { name: 'SO_BINDTODEVICE', kind: 'string', osDefault: '' },
-  { name: 'TCP_KEEPCNT', kind: 'int', osDefault: '9' },
-  { name: 'TCP_KEEPIDLE', kind: 'int', osDefault: '7200' },
-  { name: 'TCP_KEEPINTVL', kind: 'int', osDefault: '75' },
-  { name: 'IP_TOS', kind: 'int', osDefault: '0' },
-  { name: 'IP_TTL', kind: 'int', osDefault: '64' },
-  { name: 'TCP_NODELAY', kind: 'flag', local: 'yes', remote: 'yes', osDefault: 'no' },
-  { name: 'IP_FREEBIND', kind: 'flag', osDefault: 'no' },
-  { name: 'IPV6_V6ONLY', kind: 'flag', osDefault: 'no' },
+  { name: 'SO_DEBUG', level: 'SOL_SOCKET', kind: 'flag', osDefault: 'no' },
+  { name: 'SO_DONTROUTE', level: 'SOL_SOCKET', kind: 'flag', osDefault: 'no' },
+  { name: 'SO_KEEPALIVE', level: 'SOL_SOCKET', kind: 'flag', osDefault: 'no' },
+  { name: 'SO_LINGER', level: 'SOL_SOCKET', kind: 'linger', osDefault: '0:0' },
+  { name: 'SO_OOBINLINE', level: 'SOL_SOCKET', kind: 'flag', osDefault: 'no' },
+  { name: 'SO_RCVBUF', level: 'SOL_SOCKET', kind: 'int', osDefault: '131072' },
+  { name: 'SO_SNDBUF', level: 'SOL_SOCKET', kind: 'int', osDefault: '16384' },
+  { name: 'SO_RCVLOWAT', level: 'SOL_SOCKET', kind: 'int', osDefault: '1' },
+  { name: 'SO_SNDLOWAT', level: 'SOL_SOCKET', kind: 'int', osDefault: '1' },
+  { name: 'SO_RCVTIMEO', level: 'SOL_SOCKET', kind: 'timeval', osDefault: '0:0' },
+  { name: 'SO_SNDTIMEO', level: 'SOL_SOCKET', kind: 'timeval', osDefault: '0:0' },
+  { name: 'SO_REUSEADDR', level: 'SOL_SOCKET', kind: 'flag', accept: 'yes', osDefault: 'no' },
+  { name: 'SO_BINDTODEVICE', level: 'SOL_SOCKET', kind: 'string', osDefault: '' },
+  { name: 'TCP_KEEPCNT', level: 'IPPROTO_TCP', kind: 'int', osDefault: '9' },
+  { name: 'TCP_KEEPIDLE', level: 'IPPROTO_TCP', kind: 'int', osDefault: '7200' },
+  { name: 'TCP_KEEPINTVL', level: 'IPPROTO_TCP', kind: 'int', osDefault: '75' },
+  { name: 'IP_TOS', level: 'IPPROTO_IP', kind: 'int', osDefault: '0' },
+  { name: 'IP_TTL', level: 'IPPROTO_IP', kind: 'int', osDefault: '64' },
+  { name: 'TCP_NODELAY', level: 'IPPROTO_TCP', kind: 'flag', local: 'yes', remote: 'yes', osDefault: 'no' },
+  { name: 'IP_FREEBIND', level: 'IPPROTO_IP', kind: 'flag', osDefault: 'no' },
+  { name: 'IPV6_V6ONLY', level: 'IPPROTO_IPV6', kind: 'flag', osDefault: 'no' },
 ];
 
 /** stunnel's own socket defaults, applied before any `socket =` line (a later line overrides). */

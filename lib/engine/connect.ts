@@ -9,7 +9,9 @@
 import { lookup } from 'node:dns/promises';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import type { Address, ServiceConfig } from '../config/model';
-import { isDescriptorShortage, systemErrorText } from '../tls/syserror';
+import { errnoText } from '../errno';
+import { isDescriptorShortage } from './socket-errors';
+import type { SocketSetup } from './sockets';
 import type { Speaker } from '../tls/verify';
 import { addressText, connectHost } from './address';
 
@@ -55,7 +57,7 @@ export async function resolveTargets(
       }
     } catch (err) {
       if (unresolved) unresolved(host);
-      else log.say(3, `Error resolving "${host}": ${(err as NodeJS.ErrnoException).code ?? systemErrorText(err)}`);
+      else log.say(3, `Error resolving "${host}": ${(err as NodeJS.ErrnoException).code ?? errnoText(err)}`);
     }
   }
   return list;
@@ -71,9 +73,6 @@ export interface DialOwner extends Speaker {
 
 const DIALER = Symbol('dialer');
 type DialSocket = Socket & { [DIALER]?: Dialer };
-
-/** The remote socket's options; throws with the text to log when the kernel refuses one. */
-export type SocketSetup = (socket: Socket) => void;
 
 /**
  * One connection attempt after another, starting at `start` (round-robin) and wrapping
@@ -152,10 +151,10 @@ export class Dialer {
     const socket = this.#release();
     socket?.destroy();
     if (isDescriptorShortage(err)) {
-      this.owner.say(3, `remote socket: ${systemErrorText(err)}`);
+      this.owner.say(3, `remote socket: ${errnoText(err)}`);
       this.owner.descriptorShortage();
     } else {
-      this.owner.say(3, `s_connect: connect ${this.#current().text}: ${systemErrorText(err)}`);
+      this.owner.say(3, `s_connect: connect ${this.#current().text}: ${errnoText(err)}`);
     }
     this.next();
   }

@@ -24,7 +24,7 @@ import { StartupError } from '../errors';
 import type { LogWriter } from '../log';
 import { buildServiceTls, ContextError, type ContextNotice } from '../tls/context';
 import { PassphraseBook } from '../tls/passphrase';
-import { systemErrorText } from '../tls/syserror';
+import { errnoText } from '../errno';
 import { literalDestinations, resolveTargets } from './connect';
 import { ExecConnectLoop } from './exec-connect';
 import { ConnectionIds } from './ids';
@@ -296,7 +296,7 @@ export class Engine extends EventEmitter implements TunnelHost {
         try {
           await fresh.listen();
         } catch (err) {
-          const line = `Binding service [${config.name}] to ${address.text}: ${systemErrorText(err)}`;
+          const line = `Binding service [${config.name}] to ${address.text}: ${errnoText(err)}`;
           this.#main(5, line);
           bindErrors.push(line);
           continue;
@@ -370,7 +370,7 @@ export class Engine extends EventEmitter implements TunnelHost {
 
   /** accept() errors that do reach Node (the emfile trick failed, or another error). */
   #onAcceptError = (err: NodeJS.ErrnoException): void => {
-    if (err.code === 'EMFILE' || err.code === 'ENFILE') this.#suspend(`local socket: ${systemErrorText(err)}`);
-    else this.#main(3, `accept: ${systemErrorText(err)}`);
+    if (err.code === 'EMFILE' || err.code === 'ENFILE') this.#suspend(`local socket: ${errnoText(err)}`);
+    else this.#main(3, `accept: ${errnoText(err)}`);
   };
 }

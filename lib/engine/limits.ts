@@ -1,23 +1,38 @@
 /**
  * @module engine/limits
  * How many clients one process serves at once, from its descriptor limit, by stunnel's
- * rule: limit*125/256 when the limit is at least 256, else (limit-6)/2.
+ * rule: limit*125/256 when the limit is at least 256, else (limit-6)/2; the limit itself is
+ * read here, from /proc (soft and hard).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 
-/** The soft `Max open files` of this process, or null when /proc is unavailable or unlimited. */
-export function descriptorLimit(limitsText?: string): number | null {
-  let text = limitsText;
-  if (text === undefined) {
-    try {
-      text = readFileSync('/proc/self/limits', 'utf8');
-    } catch {
-      return null;
-    }
+export interface OpenFilesLimit {
+  /** null = unlimited. */
+  readonly soft: number | null;
+  readonly hard: number | null;
+}
+
+/** Parses the `Max open files` row of a /proc/PID/limits text; null when the row is missing. */
+export function parseOpenFilesLimit(text: string): OpenFilesLimit | null {
+  const row = text.split('\n').find((line) => line.startsWith('Max open files'));
+  if (!row) return null;
+  const [soft, hard] = row.slice('Max open files'.length).trim().split(/\s+/);
+  const value = (field: string | undefined) => (field === undefined || field === 'unlimited' ? null : Number(field));
+  return { soft: value(soft), hard: value(hard) };
+}
+
+/** A process's limit (this one by default), or null when /proc is not mounted (e.g. read inside a bare chroot). */
+export function readOpenFilesLimit(pid: number | 'self' = 'self'): OpenFilesLimit | null {
+  try {
+    return parseOpenFilesLimit(readFileSync(`/proc/${pid}/limits`, 'latin1'));
+  } catch {
+    return null;
   }
-  const match = /^Max open files\s+(\d+|unlimited)/m.exec(text);
-  if (!match || match[1] === 'unlimited') return null;
-  return Number(match[1]);
+}
+
+/** The soft limit of this process, or null when /proc is unavailable or the limit is unlimited. */
+export function descriptorLimit(): number | null {
+  return readOpenFilesLimit()?.soft ?? null;
 }
 
 export function clientsAllowed(fdLimit: number | null): number {

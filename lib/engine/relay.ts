@@ -19,7 +19,8 @@
  */
 import type { Duplex } from 'node:stream';
 import type { Timeouts } from '../config/model';
-import { isPeerDisconnect, systemErrorText } from '../tls/syserror';
+import { errnoText } from '../errno';
+import { isPeerDisconnect } from './socket-errors';
 import { tlsErrorText } from '../tls/describe';
 import type { Speaker } from '../tls/verify';
 import { alertExchanged, tlsToldStatus, type CloseStatus } from './status';
@@ -122,7 +123,7 @@ export class Relay {
     if (this.#finished) return;
     const side = stream === this.#tls.stream ? this.#tls : this.#plain;
     if (isPeerDisconnect(err)) {
-      if (this.#owner.wants(6)) this.#owner.say(6, `${side.isTls ? 'TLS fd' : 'socket fd'}: ${systemErrorText(err)}`);
+      if (this.#owner.wants(6)) this.#owner.say(6, `${side.isTls ? 'TLS fd' : 'socket fd'}: ${errnoText(err)}`);
       this.#peerGone(side);
       return;
     }
@@ -133,7 +134,7 @@ export class Relay {
     }
     const operation = side.isTls ? 'SSL_read' : 'readsocket';
     const errno = (err as NodeJS.ErrnoException).errno !== undefined;
-    this.#owner.say(3, `${operation}: ${errno ? systemErrorText(err) : err.message.trim()}`);
+    this.#owner.say(3, `${operation}: ${errno ? errnoText(err) : err.message.trim()}`);
     this.#finish('reset');
   }
 

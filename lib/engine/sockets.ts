@@ -1,7 +1,8 @@
 /**
  * @module engine/sockets
  * The `socket = l:…` / `socket = r:…` options of one service, prepared once: the common
- * case (only TCP_NODELAY, stunnel's default) is one setNoDelay call per socket; anything
+ * case (only TCP_NODELAY, stunnel's default, which config/values puts at the head of every
+ * service's list) is one setNoDelay call per socket; anything
  * else goes through applySocketOptions. A refused option throws a message that speaks to
  * the user; the engine then drops that connection only.
  */
@@ -19,13 +20,15 @@ function clearNoDelay(socket: Socket): void {
   socket.setNoDelay(false);
 }
 
+function leaveAsIs(): void {
+  // no option for this kind of socket
+}
+
 /** The setup for accepted ('l') or remote ('r') sockets of a service. */
 export function socketSetup(options: readonly SocketOption[], kind: 'l' | 'r'): SocketSetup {
   const mine = options.filter((o) => o.target === kind);
-  if (mine.every((o) => o.name === 'TCP_NODELAY')) {
-    const last = mine[mine.length - 1];
-    return last && last.value === 0 ? clearNoDelay : setNoDelay;
-  }
+  if (mine.length === 0) return leaveAsIs;
+  if (mine.every((o) => o.name === 'TCP_NODELAY')) return mine[mine.length - 1].value === 0 ? clearNoDelay : setNoDelay;
   const side = kind === 'l' ? 'local' : 'remote';
   return (socket) => {
     try {

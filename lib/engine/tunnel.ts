@@ -21,7 +21,8 @@ import type { LogLevel, ServiceConfig } from '../config/model';
 import { isClientProtocol, isServerProtocol, type ClientProtocol, type ServerProtocol } from '../config/options';
 import type { LogWriter } from '../log';
 import { cipherLine, tlsErrorText, sessionLine } from '../tls/describe';
-import { isPeerDisconnect, systemErrorText } from '../tls/syserror';
+import { errnoText } from '../errno';
+import { isPeerDisconnect } from './socket-errors';
 import { judgePeer, subjectText, type Speaker } from '../tls/verify';
 import { peerText } from './address';
 import { Dialer, literalDestinations, resolveTargets, type Destination, type DialOwner } from './connect';
@@ -499,10 +500,10 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     }
     // Before relaying: a peer leaving is a normal end, anything else a reset.
     if (isPeerDisconnect(err)) {
-      if (this.wants(6)) this.say(6, `${stream === this.#tls ? 'TLS fd' : 'socket fd'}: ${systemErrorText(err)}`);
+      if (this.wants(6)) this.say(6, `${stream === this.#tls ? 'TLS fd' : 'socket fd'}: ${errnoText(err)}`);
       return this.#end('closed');
     }
-    this.say(3, `Connection lost before transfer: ${systemErrorText(err)}`);
+    this.say(3, `Connection lost before transfer: ${errnoText(err)}`);
     this.#end('reset');
   }
 
@@ -541,7 +542,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
   #handshakeFailed(err: Error): void {
     const server = this.#phase === HANDSHAKE;
     const code = (err as NodeJS.ErrnoException).code;
-    const text = typeof code === 'string' && !code.startsWith('ERR_') ? systemErrorText(err) : tlsErrorText(err);
+    const text = typeof code === 'string' && !code.startsWith('ERR_') ? errnoText(err) : tlsErrorText(err);
     this.say(3, server ? `SSL_accept: ${text} (from ${this.peer})` : `SSL_connect: ${text}`);
     this.#handshakeLost(handshakeFailureOf(err));
     this.#end(alertExchanged(err) ? tlsToldStatus(!server) : 'reset');

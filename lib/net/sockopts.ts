@@ -5,47 +5,17 @@
  * accepted socket ('l') and each remote socket ('r', once connected). Every option stunnel
  * lists in `-sockets` is set with setsockopt(2) on the socket's descriptor through the native
  * addon; without the addon only the two Node has an API for (SO_KEEPALIVE, TCP_NODELAY) work.
+ * The option names, levels and value kinds are config/values' SOCKET_OPTIONS.
  */
 import type * as net from 'node:net';
 import { endianness } from 'node:os';
 import type { SocketOption } from '../config/model';
-import { errnoMessage, nativeAddon, type NativeAddon } from '../process/native';
+import { SOCKET_OPTIONS, type SocketOptionRow } from '../config/values';
+import { errnoMessage } from '../errno';
+import { nativeAddon, type NativeAddon } from '../process/native';
 
-/** How an option's value is laid out in C. */
-type ValueKind = 'bool' | 'int' | 'linger' | 'timeval' | 'string';
-
-interface OptionSpec {
-  readonly level: 'SOL_SOCKET' | 'IPPROTO_TCP' | 'IPPROTO_IP' | 'IPPROTO_IPV6';
-  readonly kind: ValueKind;
-}
-
-/** stunnel's `-sockets` table, plus TCP_MAXSEG, TCP_USER_TIMEOUT and SO_REUSEPORT from Linux. */
-export const SOCKET_OPTIONS: Readonly<Record<string, OptionSpec>> = {
-  SO_DEBUG: { level: 'SOL_SOCKET', kind: 'bool' },
-  SO_DONTROUTE: { level: 'SOL_SOCKET', kind: 'bool' },
-  SO_KEEPALIVE: { level: 'SOL_SOCKET', kind: 'bool' },
-  SO_LINGER: { level: 'SOL_SOCKET', kind: 'linger' },
-  SO_OOBINLINE: { level: 'SOL_SOCKET', kind: 'bool' },
-  SO_RCVBUF: { level: 'SOL_SOCKET', kind: 'int' },
-  SO_SNDBUF: { level: 'SOL_SOCKET', kind: 'int' },
-  SO_RCVLOWAT: { level: 'SOL_SOCKET', kind: 'int' },
-  SO_SNDLOWAT: { level: 'SOL_SOCKET', kind: 'int' },
-  SO_RCVTIMEO: { level: 'SOL_SOCKET', kind: 'timeval' },
-  SO_SNDTIMEO: { level: 'SOL_SOCKET', kind: 'timeval' },
-  SO_REUSEADDR: { level: 'SOL_SOCKET', kind: 'bool' },
-  SO_REUSEPORT: { level: 'SOL_SOCKET', kind: 'bool' },
-  SO_BINDTODEVICE: { level: 'SOL_SOCKET', kind: 'string' },
-  TCP_KEEPCNT: { level: 'IPPROTO_TCP', kind: 'int' },
-  TCP_KEEPIDLE: { level: 'IPPROTO_TCP', kind: 'int' },
-  TCP_KEEPINTVL: { level: 'IPPROTO_TCP', kind: 'int' },
-  TCP_NODELAY: { level: 'IPPROTO_TCP', kind: 'bool' },
-  TCP_MAXSEG: { level: 'IPPROTO_TCP', kind: 'int' },
-  TCP_USER_TIMEOUT: { level: 'IPPROTO_TCP', kind: 'int' },
-  IP_TOS: { level: 'IPPROTO_IP', kind: 'int' },
-  IP_TTL: { level: 'IPPROTO_IP', kind: 'int' },
-  IP_FREEBIND: { level: 'IPPROTO_IP', kind: 'bool' },
-  IPV6_V6ONLY: { level: 'IPPROTO_IPV6', kind: 'bool' },
-};
+/** stunnel's `-sockets` table (config/values), by name: the options a configuration can set. */
+const BY_NAME: ReadonlyMap<string, SocketOptionRow> = new Map(SOCKET_OPTIONS.map((row) => [row.name, row]));
 
 /** A value read back: an integer, [on, seconds] / [seconds, microseconds], or a device name. */
 export type SocketOptionValue = number | readonly [number, number] | string;
@@ -77,7 +47,7 @@ function unpackInt(buffer: Buffer, offset: number, width: number): number {
   return LITTLE_ENDIAN ? buffer.readInt32LE(offset) : buffer.readInt32BE(offset);
 }
 
-function encode(addon: NativeAddon, spec: OptionSpec, value: SocketOption['value'], name: string): Buffer {
+function encode(addon: NativeAddon, spec: SocketOptionRow, value: SocketOption['value'], name: string): Buffer {
   const c = addon.constants;
   switch (spec.kind) {
     case 'string':
@@ -95,7 +65,7 @@ function encode(addon: NativeAddon, spec: OptionSpec, value: SocketOption['value
 
 /** Sets one option on a descriptor; throws `setsockopt NAME: text (errno)` on failure. */
 export function setSocketOption(addon: NativeAddon, fd: number, name: string, value: SocketOption['value']): void {
-  const spec = SOCKET_OPTIONS[name];
+  const spec = BY_NAME.get(name);
   if (!spec) throw new Error(`socket option ${name}: not supported`);
   const rc = addon.setsockopt(fd, addon.constants[spec.level], addon.constants[name], encode(addon, spec, value, name));
   if (rc < 0) throw new Error(`setsockopt ${name}: ${errnoMessage(rc)}`);
@@ -105,7 +75,7 @@ export function setSocketOption(addon: NativeAddon, fd: number, name: string, va
 export function readSocketOption(target: net.Socket | net.Server | number, name: string): SocketOptionValue {
   const addon = nativeAddon();
   if (addon === null) throw new Error(`socket option ${name}: reading it needs the native addon`);
-  const spec = SOCKET_OPTIONS[name];
+  const spec = BY_NAME.get(name);
   if (!spec) throw new Error(`socket option ${name}: not supported`);
   const fd = typeof target === 'number' ? target : socketFd(target);
   const c = addon.constants;
@@ -148,8 +118,8 @@ export function listenOptions(options: readonly SocketOption[]): { ipv6Only?: bo
 }
 
 /**
- * Applies the options meant for this kind of socket, in configuration order, after stunnel's
- * own default (TCP_NODELAY on accepted and remote sockets). Throws on the first option the
+ * Applies the options meant for this kind of socket, in configuration order (stunnel's own
+ * defaults, TCP_NODELAY on accepted and remote sockets, head the list: config/values). Throws on the first option the
  * kernel refuses, with `setsockopt NAME: text (errno)`: the caller decides whether that ends
  * the connection (l/r) or the service (a).
  */
@@ -159,10 +129,6 @@ export function applySocketOptions(
   options: readonly SocketOption[],
 ): void {
   const mine = options.filter((o) => o.target === kind && !(kind === 'a' && o.name === 'IPV6_V6ONLY'));
-  if (kind !== 'a' && !mine.some((o) => o.name === 'TCP_NODELAY')) {
-    const socket = target as net.Socket;
-    if (typeof socket.setNoDelay === 'function') socket.setNoDelay(true);
-  }
   if (mine.length === 0) return;
   const addon = nativeAddon();
   if (addon === null) {

@@ -10,7 +10,7 @@ import cluster from 'node:cluster';
 import { createReadStream, createWriteStream, fstatSync, readFileSync, realpathSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
-import { loadConfig } from '../config/load';
+import { DEFAULT_CONFIG_FILE, loadConfig } from '../config/load';
 import type { Config, ServiceConfig } from '../config/model';
 import { Engine } from '../engine/engine';
 import { Log } from '../log';
@@ -19,7 +19,8 @@ import { PassphraseBook, terminalAsker } from '../tls/passphrase';
 import { daemonSecrets, daemonStatusPipe, rewindableDescriptor, spawnDaemon, type DaemonStatus } from './daemon';
 import { StartupError } from '../errors';
 import { configFailureLines, contextFailureLines } from './failures';
-import { limitLine, readOpenFilesLimit } from './limits';
+import { readOpenFilesLimit } from '../engine/limits';
+import { limitLine } from './limits';
 import { nativeAddon } from './native';
 import { confine } from './privileges';
 import { startupBanner } from './banner';
@@ -64,7 +65,7 @@ export async function run(request: RunRequest): Promise<number> {
       configBytes = rewindableDescriptor(fd);
       config = loadConfig({ fd });
     } else {
-      const file = request.configFile ?? '/etc/stunnel/stunnel.conf';
+      const file = request.configFile ?? DEFAULT_CONFIG_FILE;
       log.write(5, 'ui', `Reading configuration from file ${safeRealpath(file)}`);
       config = loadConfig({ file });
     }

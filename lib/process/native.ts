@@ -5,7 +5,6 @@
  * setsockopt/getsockopt, and AF_UNIX datagrams for syslog. Everything else runs without it.
  */
 import { join } from 'node:path';
-import { getSystemErrorMap } from 'node:util';
 
 /** The addon's functions: failures come back as a negative errno, never as exceptions. */
 export interface NativeAddon {
@@ -47,11 +46,4 @@ export function requireNative(option: string): NativeAddon {
       'run `npm install` with a C compiler and Node headers available');
   }
   return addon;
-}
-
-/** A negative errno as C's strerror and number, the way stunnel prints it: `No such file or directory (2)`. */
-export function errnoMessage(negativeErrno: number): string {
-  const entry = getSystemErrorMap().get(negativeErrno);
-  const text = entry ? entry[1].charAt(0).toUpperCase() + entry[1].slice(1) : 'Unknown error';
-  return `${text} (${-negativeErrno})`;
 }

@@ -5,7 +5,8 @@
  * removed at exit. Paths are resolved inside the chroot, if any.
  */
 import { closeSync, constants, openSync, unlinkSync, writeSync } from 'node:fs';
-import { errnoText, StartupError } from '../errors';
+import { errnoText } from '../errno';
+import { StartupError } from '../errors';
 
 export class PidFile {
   #written = false;

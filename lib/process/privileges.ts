@@ -5,8 +5,9 @@
  * StartupError in stunnel's `call: text (errno)` shape.
  */
 import type { GlobalConfig } from '../config/model';
-import { errnoText, StartupError } from '../errors';
-import { errnoMessage, requireNative } from './native';
+import { errnoMessage, errnoText } from '../errno';
+import { StartupError } from '../errors';
+import { requireNative } from './native';
 
 /** Confines the process to DIR (cwd becomes the jail's `/`). */
 export function enterChroot(dir: string): void {

@@ -6,7 +6,7 @@
  */
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { systemErrorText } from './syserror';
+import { errnoText } from '../errno';
 
 export class ContextFileError extends Error {}
 
@@ -18,7 +18,7 @@ export function readOrExplain(what: string, file: string): Buffer {
   try {
     return readFileSync(file);
   } catch (err) {
-    throw new ContextFileError(`${what}: ${file}: ${systemErrorText(err)}`);
+    throw new ContextFileError(`${what}: ${file}: ${errnoText(err)}`);
   }
 }
 
@@ -46,7 +46,7 @@ function directoryFiles(what: string, dir: string): string[] {
   try {
     names = readdirSync(dir).sort();
   } catch (err) {
-    throw new ContextFileError(`${what}: ${dir}: ${systemErrorText(err)}`);
+    throw new ContextFileError(`${what}: ${dir}: ${errnoText(err)}`);
   }
   const files: string[] = [];
   for (const name of names) {

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import * as net from 'node:net';
 import type { SocketOption } from '../../lib/config/model';
+import { DEFAULT_SOCKET_OPTIONS, SOCKET_OPTIONS, parseSocketOption } from '../../lib/config/values';
 import { applySocketOptions, listenOptions, readSocketOption } from '../../lib/net/sockopts';
 import { nativeAddon } from '../../lib/process/native';
 
@@ -34,9 +35,9 @@ describe('socket options', { skip: nativeAddon() === null && 'addon not built' }
 
   test('accepted sockets get stunnel\'s TCP_NODELAY default and every l: option', () => {
     applySocketOptions(accepted, 'l', [
-      opt('l', 'SO_KEEPALIVE', 1), opt('l', 'TCP_KEEPIDLE', 77), opt('l', 'TCP_KEEPINTVL', 11), opt('l', 'TCP_KEEPCNT', 4),
+      ...DEFAULT_SOCKET_OPTIONS, opt('l', 'SO_KEEPALIVE', 1), opt('l', 'TCP_KEEPIDLE', 77), opt('l', 'TCP_KEEPINTVL', 11), opt('l', 'TCP_KEEPCNT', 4),
       opt('l', 'SO_LINGER', [1, 9]), opt('l', 'SO_OOBINLINE', 1), opt('l', 'SO_RCVBUF', 65536), opt('l', 'SO_SNDBUF', 32768),
-      opt('l', 'SO_RCVTIMEO', [3, 500000]), opt('l', 'IP_TOS', 0x10), opt('l', 'IP_TTL', 33), opt('l', 'TCP_MAXSEG', 1200),
+      opt('l', 'SO_RCVTIMEO', [3, 500000]), opt('l', 'IP_TOS', 0x10), opt('l', 'IP_TTL', 33),
       opt('l', 'SO_BINDTODEVICE', 'lo'), opt('r', 'IP_TTL', 99),
     ]);
     assert.equal(readSocketOption(accepted, 'TCP_NODELAY'), 1);
@@ -83,4 +84,9 @@ describe('socket options', { skip: nativeAddon() === null && 'addon not built' }
       v6.close();
     }
   });
+});
+
+test('the setter knows exactly the options the parser accepts (one table: config/values)', () => {
+  for (const row of SOCKET_OPTIONS) assert.doesNotThrow(() => parseSocketOption(`l:${row.name}=${row.kind === 'string' ? 'lo' : row.kind === 'linger' || row.kind === 'timeval' ? '1:0' : '1'}`));
+  assert.throws(() => parseSocketOption('l:TCP_MAXSEG=1200'), { message: 'Illegal socket option' });
 });

@@ -5,7 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { limitLine, parseOpenFilesLimit, readOpenFilesLimit } from '../../lib/process/limits';
+import { parseOpenFilesLimit, readOpenFilesLimit } from '../../lib/engine/limits';
+import { limitLine } from '../../lib/process/limits';
 
 const SAMPLE = [
   'Limit                     Soft Limit           Hard Limit           Units     ',
