@@ -10,7 +10,7 @@ import { loadConfigText } from '../config/load';
 import type { Config } from '../config/model';
 import type { ActiveConnection } from '../engine/engine';
 import { MetricsEndpoint, type MetricsJson } from '../metrics/endpoint';
-import { systemErrorText } from '../tls/syserror';
+import { errnoText } from '../errno';
 import type { Log } from '../log';
 import type { DaemonStatus } from './daemon';
 import { StartupError } from '../errors';
@@ -47,7 +47,7 @@ async function openMetrics(config: Config, server: Server, log: Log): Promise<Me
     const bound = await endpoint.listen();
     log.write(6, 'ui', `Metrics endpoint bound to ${bound}`);
   } catch (error) {
-    throw new StartupError([`Binding metrics endpoint to ${address.text}: ${systemErrorText(error)}`]);
+    throw new StartupError([`Binding metrics endpoint to ${address.text}: ${errnoText(error)}`]);
   }
   return endpoint;
 }
