@@ -16,9 +16,10 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { Address } from '../config/model';
 import { addressText } from '../engine/address';
+import { collectProcessMetrics } from './meter';
 
 /** One registry's series as prom-client gives them (`getMetricsAsJSON`). */
 export type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
@@ -67,7 +68,7 @@ export class MetricsEndpoint {
     this.#lastReload.setToCurrentTime();
     this.#draining = new Gauge({ name: 'stunnel_draining', help: '1 while draining (health checks answer 503), else 0', registers });
     this.#draining.set(0);
-    collectDefaultMetrics({ register: this.registry });
+    collectProcessMetrics(this.registry);
     this.#server = createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: REQUEST_TIMEOUT_MS }, this.#onRequest);
     this.#server.maxConnections = MAX_CONNECTIONS;
     this.#server.keepAliveTimeout = REQUEST_TIMEOUT_MS;

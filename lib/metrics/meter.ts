@@ -15,6 +15,18 @@ import type { ServiceConfig } from '../config/model';
 import type { HandshakeFailure, TunnelMeter } from '../engine/meter';
 import { subjectText } from '../tls/verify';
 
+/**
+ * prom-client's default process series (open and max fds, memory, CPU, event-loop lag…),
+ * less its three `nodejs_active_*_total` gauges: a gauge named `_total` is refused by
+ * `promtool check metrics`, and `nodejs_active_handles` / `_requests` / `_resources` say the same.
+ */
+export function collectProcessMetrics(registry: Registry): void {
+  collectDefaultMetrics({ register: registry });
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+    registry.removeSingleMetric(name);
+  }
+}
+
 const SECONDS_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /** The certificate a section serves (its first PEM block), or null when there is none or it cannot be read. */
@@ -82,7 +94,7 @@ export class PromMeter implements TunnelMeter {
         for (const [service, count] of listeners()) this.set({ service }, count);
       },
     });
-    if (processMetrics) collectDefaultMetrics({ register: this.registry });
+    if (processMetrics) collectProcessMetrics(this.registry);
   }
 
   accepted(service: string): void {
