@@ -19,7 +19,7 @@ import { connect as tlsConnect, TLSSocket, type ConnectionOptions, type SecureCo
 import type { Duplex } from 'node:stream';
 import type { LogLevel, ServiceConfig } from '../config/model';
 import { isClientProtocol, isServerProtocol, type ClientProtocol, type ServerProtocol } from '../config/options';
-import type { LogWriter } from '../log';
+import type { LogFields, LogWriter, StructuredWriter } from '../log';
 import { cipherLine, tlsErrorText, sessionLine } from '../tls/describe';
 import { errnoText } from '../errno';
 import { isPeerDisconnect } from './socket-errors';
@@ -102,6 +102,10 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
   #relay: Relay | null = null;
   #timer: NodeJS.Timeout | null = null;
   readonly #meter: TunnelMeter | null;
+  /** `logFormat = json`: lines go out with their fields (null in text mode). */
+  readonly #structured: StructuredWriter | null;
+  /** performance.now() at accept, for the JSON summary's duration (JSON mode only). */
+  #openedAt = 0;
   /** performance.now() when the handshake / the backend dial began (kept only with a meter). */
   #handshakeAt = 0;
   #dialAt = 0;
@@ -120,6 +124,8 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     this.#debugLevel = service.config.debugLevel;
     this.#meter = host.meter;
     this.#meter?.accepted(service.config.name);
+    this.#structured = host.log.structured ?? null;
+    if (this.#structured) this.#openedAt = performance.now();
   }
 
   get sentToTls(): number {
@@ -148,7 +154,9 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
 
   /** Writes a connection line when the service's `debug` level lets it through. */
   say(level: LogLevel, text: string): void {
-    if (level <= this.#debugLevel) this.#host.log.write(level, this.id, text);
+    if (level > this.#debugLevel) return;
+    if (this.#structured === null) this.#host.log.write(level, this.id, text);
+    else this.#structured.record(level, this.id, text, { service: this.service.config.name, peer: this.peer, event: 'log' });
   }
 
   /** Starts serving; everything after this is driven by events. */
@@ -578,12 +586,38 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     if (this.#phase === ENDED) return;
     this.#stopAll();
     if (this.wants(5)) {
-      this.say(5, `Connection ${status}: ${this.sentToTls} byte(s) sent to TLS, ${this.sentToSocket} byte(s) sent to socket`);
+      const line = `Connection ${status}: ${this.sentToTls} byte(s) sent to TLS, ${this.sentToSocket} byte(s) sent to socket`;
+      if (this.#structured === null) this.say(5, line);
+      else this.#structured.record(5, this.id, line, this.#summary(status));
     }
     this.#meter?.closed(this.service.config.name, status !== 'closed', this.sentToTls, this.sentToSocket);
     const reset = this.#config.reset;
     this.#closeSides(reset && resetsLocal(status), reset && resetsRemote(status));
     this.#finished();
+  }
+
+  /** JSON mode: the `Connection closed` object's fields, the connection in one record. */
+  #summary(status: CloseStatus): LogFields {
+    const tls = this.#tls;
+    const cipher = tls?.getCipher();
+    // The relay starts only after the peer passed verification.
+    const verified = tls !== null && this.#relay !== null && (this.#config.tls.verify.chain || this.#config.tls.verify.peer);
+    const peerCert = verified ? tls.getPeerX509Certificate() : undefined;
+    const client = this.#config.client;
+    return {
+      service: this.service.config.name,
+      peer: this.peer,
+      event: 'close',
+      how: status,
+      bytes: { to_tls: this.sentToTls, to_socket: this.sentToSocket },
+      duration_ms: Math.round(performance.now() - this.#openedAt),
+      tls_version: tls?.getProtocol() ?? null,
+      cipher: cipher?.name ?? null,
+      sni: (client ? this.service.tls.servername : (tls as { servername?: string | false } | null)?.servername) || null,
+      alpn: tls?.alpnProtocol || null,
+      resumed: tls?.isSessionReused() ?? false,
+      peer_subject: peerCert ? subjectText(peerCert) : null,
+    };
   }
 
   /**
