@@ -66,7 +66,7 @@ export class SingleProcess implements Server {
   }
 
   async metrics(): Promise<MetricsJson[]> {
-    return this.#meter ? [await this.#meter.registry.getMetricsAsJSON() as MetricsJson] : [];
+    return this.#meter ? [await this.#meter.registry.getMetricsAsJSON()] : [];
   }
 
   #takeChecked(): Prepared {

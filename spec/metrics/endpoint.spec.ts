@@ -42,7 +42,7 @@ async function get(url: string): Promise<{ status: number; body: string }> {
 }
 
 test('setDraining(true): /healthz says 503 draining and stunnel_draining is 1', async () => {
-  const { endpoint, base } = await started(async () => listeners({ web: 1 }));
+  const { endpoint, base } = await started(() => Promise.resolve(listeners({ web: 1 })));
   assert.deepEqual(await get(`${base}/healthz`), { status: 200, body: 'ok\n' });
   assert.equal(sample((await get(`${base}/metrics`)).body, 'stunnel_draining'), 0);
   endpoint.setDraining(true);
@@ -51,12 +51,12 @@ test('setDraining(true): /healthz says 503 draining and stunnel_draining is 1', 
 });
 
 test('a service without a listener is named in a 503', async () => {
-  const { base } = await started(async () => listeners({ web: 1, imap: 0, smtp: 0 }));
+  const { base } = await started(() => Promise.resolve(listeners({ web: 1, imap: 0, smtp: 0 })));
   assert.deepEqual(await get(`${base}/healthz`), { status: 503, body: 'no listener: [imap] [smtp]\n' });
 });
 
 test('reloads are counted by result', async () => {
-  const { endpoint, base } = await started(async () => []);
+  const { endpoint, base } = await started(() => Promise.resolve([]));
   endpoint.reloaded(true);
   endpoint.reloaded(false);
   endpoint.reloaded(false);
@@ -70,9 +70,9 @@ test('HAProxy with option httpchk GET /healthz marks the instance down when the 
   let checks = 0;
   let firstCheck: () => void = () => undefined;
   const checked = new Promise<void>((resolve) => (firstCheck = resolve));
-  const { endpoint, base } = await started(async () => {
+  const { endpoint, base } = await started(() => {
     if (++checks === 1) firstCheck();
-    return listeners({ web: 1 });
+    return Promise.resolve(listeners({ web: 1 }));
   });
   const port = new URL(base).port;
   const dir = mkdtempSync(join(tmpdir(), 'stunnel-ts-haproxy-'));
