@@ -11,6 +11,7 @@ import type { Config, LogLevel, ServiceConfig } from './config/model';
 import { Engine } from './engine/engine';
 import { ConfigError, StartupError } from './errors';
 import type { LogWriter } from './log';
+import { isPkcs12, pemCertificates, pemPrivateKey } from './tls/files';
 import { PassphraseBook, terminalAsker } from './tls/passphrase';
 
 /** One lint warning: what was found and why it matters. */
@@ -28,19 +29,6 @@ function servicesOf(config: Config): Array<{ prefix: string; service: ServiceCon
   if (config.inetd) return [{ prefix: 'Inetd mode', service: config.inetd }];
   return config.services.map((service) => ({ prefix: `Service [${service.name}]`, service }));
 }
-
-/** Every PEM certificate block of a file's text. */
-function pemCertificates(text: string): string[] {
-  return text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
-}
-
-/** The first PEM private key block (PKCS#8, RSA, EC, encrypted…) of a file's text. */
-function pemPrivateKey(text: string): string | null {
-  const m = /-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----[\s\S]*?-----END \1PRIVATE KEY-----/.exec(text);
-  return m ? m[0] : null;
-}
-
-const isPkcs12 = (path: string) => /\.(p12|pfx)$/i.test(path);
 
 /**
  * Parses the certificate chain and private key of one service and checks that they
@@ -101,6 +89,10 @@ export function lintConfig(config: Config, now = Date.now()): LintFinding[] {
       if (version !== null && OLD_VERSIONS.has(version)) {
         add(`${option} allows ${version}`, `${version} is deprecated (RFC 8996) and has known weaknesses; use TLSv1.2 or later`);
       }
+    }
+    if (service.acceptProxy) {
+      add('acceptProxy = yes',
+        'anyone who can reach this accept address can claim any client address in the PROXY header; let only the balancer reach it');
     }
     const keyFile = tls.key ?? tls.cert;
     if (keyFile !== null) {

@@ -27,7 +27,7 @@ import type TransportStream from 'winston-transport';
 import { StartupError } from './errors';
 import type { Config, LogLevel } from './config/model';
 import { SYSLOG_FACILITIES } from './config/values';
-import { nativeAddon, type NativeAddon } from './process/native';
+import { nativeAddon, type NativeAddon } from './native';
 
 /** One log line: level 0..7, id (`ui`, `main`, `cron` or a connection id) and text without timestamp. */
 export interface LogWriter {

@@ -11,6 +11,7 @@
 #include <node_api.h>
 #include <errno.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -104,29 +105,40 @@ static napi_value do_getsockopt(napi_env env, napi_callback_info info) {
   return buffer;
 }
 
-static int fill_unix_address(napi_env env, napi_value path_value, struct sockaddr_un *address) {
+/*
+ * PATH as a sockaddr_un: a file name, or "@name" for Linux's abstract namespace (as systemd
+ * writes NOTIFY_SOCKET). Returns the address length to pass to connect/bind, 0 on failure.
+ */
+static socklen_t fill_unix_address(napi_env env, napi_value path_value, struct sockaddr_un *address) {
   char *path = get_string(env, path_value);
   if (path == NULL) return 0;
   memset(address, 0, sizeof *address);
   address->sun_family = AF_UNIX;
-  if (strlen(path) >= sizeof address->sun_path) {
+  size_t length = strlen(path);
+  if (length >= sizeof address->sun_path) {
     free(path);
     napi_throw_range_error(env, NULL, "socket path too long");
     return 0;
   }
-  strcpy(address->sun_path, path);
+  memcpy(address->sun_path, path, length);
+  int abstract = path[0] == '@';
   free(path);
-  return 1;
+  if (abstract) {
+    address->sun_path[0] = '\0';
+    return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + length);
+  }
+  return (socklen_t)sizeof *address;
 }
 
 /* A datagram socket connected to PATH (syslog's /dev/log): fd, or a negative errno. */
 static napi_value dgram_connect(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   struct sockaddr_un address;
-  if (!get_args(env, info, 1, argv) || !fill_unix_address(env, argv[0], &address)) return NULL;
+  socklen_t length;
+  if (!get_args(env, info, 1, argv) || !(length = fill_unix_address(env, argv[0], &address))) return NULL;
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return make_int(env, -errno);
-  if (connect(fd, (struct sockaddr *)&address, sizeof address) != 0) {
+  if (connect(fd, (struct sockaddr *)&address, length) != 0) {
     int error = errno;
     close(fd);
     return make_int(env, -error);
@@ -138,19 +150,21 @@ static napi_value dgram_connect(napi_env env, napi_callback_info info) {
 static napi_value dgram_reconnect(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   struct sockaddr_un address;
+  socklen_t length;
   int fd;
-  if (!get_args(env, info, 2, argv) || !get_int(env, argv[0], &fd) || !fill_unix_address(env, argv[1], &address)) return NULL;
-  return make_int(env, connect(fd, (struct sockaddr *)&address, sizeof address) == 0 ? 0 : -errno);
+  if (!get_args(env, info, 2, argv) || !get_int(env, argv[0], &fd) || !(length = fill_unix_address(env, argv[1], &address))) return NULL;
+  return make_int(env, connect(fd, (struct sockaddr *)&address, length) == 0 ? 0 : -errno);
 }
 
 /* A datagram socket bound at PATH (tests receive syslog lines on it): fd, or a negative errno. */
 static napi_value dgram_bind(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   struct sockaddr_un address;
-  if (!get_args(env, info, 1, argv) || !fill_unix_address(env, argv[0], &address)) return NULL;
+  socklen_t length;
+  if (!get_args(env, info, 1, argv) || !(length = fill_unix_address(env, argv[0], &address))) return NULL;
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return make_int(env, -errno);
-  if (bind(fd, (struct sockaddr *)&address, sizeof address) != 0) {
+  if (bind(fd, (struct sockaddr *)&address, length) != 0) {
     int error = errno;
     close(fd);
     return make_int(env, -error);

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cleanText, formatLine, formatStartupLine, Log, SYSLOG_PATH_ENV, type LogSettings } from '../lib/log';
-import { nativeAddon } from '../lib/process/native';
+import { nativeAddon } from '../lib/native';
 import { tempDir } from './helpers/daemon';
 
 const dir = tempDir('stunnel-ts-log-');

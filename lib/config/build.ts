@@ -108,7 +108,7 @@ function applyEntry(
   }
   const status = row.status(parsed);
   if (status.kind === 'refused') {
-    report.lineError(item, `Not supported by stunnel-ts: ${status.reason}`);
+    report.lineError(item, status.words === 'stunnel' ? status.reason : `Not supported by stunnel-ts: ${status.reason}`);
     return false;
   }
   if (status.kind === 'notice') {
@@ -149,6 +149,7 @@ function finishSection(
 
   if (!section.lineErrors) {
     checkProtocol(d, fail);
+    checkProxyOptions(d, inetd, report);
     if (!d.client && d.sni !== null) {
       const colon = d.sni.indexOf(':');
       if (colon <= 0 || colon === d.sni.length - 1) fail('Invalid SNI parameter format');
@@ -189,6 +190,16 @@ function checkProtocol(d: ServiceDraft, fail: (text: string) => void): void {
   else if (p === 'smtp' && (d.protocolSettings.username !== null || d.protocolSettings.password !== null)) {
     fail('Not supported by stunnel-ts: SMTP authentication by the tunnel (protocolUsername, protocolPassword); let the mail client log in');
   }
+}
+
+/** The PROXY extensions need what they act on: an `accept` to read headers on, `protocol = proxy` to send v2. */
+function checkProxyOptions(d: ServiceDraft, inetd: boolean, report: Report): void {
+  const accept = d.refs.acceptProxy;
+  if (accept && d.acceptProxy && (inetd || d.accept.length === 0)) {
+    report.lineError(accept, "Not supported by stunnel-ts: 'acceptProxy' reads the header on a service's 'accept' (not in inetd mode or exec+connect)");
+  }
+  const version = d.refs.proxyVersion;
+  if (version && d.proxyVersion === 2 && d.protocol !== 'proxy') report.lineError(version, "'proxyVersion = 2' needs 'protocol = proxy'");
 }
 
 function checkEndpoints(d: ServiceDraft, fail: (text: string) => void): void {
@@ -289,7 +300,7 @@ function toGlobalConfig(g: GlobalDraft): GlobalConfig {
   return {
     foreground: g.foreground, pid: g.pid, chroot: g.chroot, setuid: g.setuid, setgid: g.setgid, service: g.service,
     debugLevel: g.debugLevel, syslogFacility: g.syslogFacility, syslog: g.syslog, output: g.output,
-    logMode: g.logMode, workers: g.workers, metrics: g.metrics, logFormat: g.logFormat,
+    logMode: g.logMode, workers: g.workers, drainTimeout: g.drainTimeout, metrics: g.metrics, logFormat: g.logFormat,
   };
 }
 
@@ -301,10 +312,10 @@ function toServiceConfig(section: OpenSection, sniPrimary: string | null, sniPat
     source: section.source,
     client: d.client,
     accept: d.accept, connect: d.connect, redirect: d.redirect,
-    exec: d.exec, execArgs: d.execArgs, pty: d.pty, retry: d.retry, failover: d.failover, delay: d.delay,
+    exec: d.exec, execArgs: d.execArgs, retry: d.retry, failover: d.failover, delay: d.delay,
     local: d.local, protocol: d.protocol, protocolSettings: d.protocolSettings, timeouts: d.timeouts, socketOptions: d.socketOptions, reset: d.reset,
     debugLevel: d.debugLevel, logId: d.logId, acceptUid: d.acceptUid, acceptGid: d.acceptGid,
-    sniPrimary, sniPattern,
+    sniPrimary, sniPattern, acceptProxy: d.acceptProxy, proxyVersion: d.proxyVersion,
     tls: { ...tls, key: tls.key ?? tls.cert, sni: d.client ? d.sni : null },
   };
 }

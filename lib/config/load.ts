@@ -18,15 +18,7 @@ export const DEFAULT_CONFIG_FILE = '/etc/stunnel/stunnel.conf';
  * what messages show and what a reload re-reads); `{ fd }` reads the descriptor to its end.
  */
 export function loadConfig(source: { file: string } | { fd: number }): Config {
-  if ('fd' in source) {
-    let bytes: Buffer;
-    try {
-      bytes = readFileSync(source.fd);
-    } catch {
-      throw new ConfigError(['Cannot open configuration file']);
-    }
-    return loadConfigText(decodeConfigBytes(bytes), String(source.fd));
-  }
+  if ('fd' in source) return loadConfigText(decodeConfigBytes(readConfigDescriptor(source.fd)), String(source.fd));
   const file = resolveConfigPath(source.file);
   let bytes: Buffer;
   try {
@@ -35,6 +27,18 @@ export function loadConfig(source: { file: string } | { fd: number }): Config {
     throw new ConfigError([`Cannot open configuration file ${file}: ${errnoText(err)}`]);
   }
   return loadConfigText(decodeConfigBytes(bytes), file);
+}
+
+/**
+ * `-fd N`: the descriptor read to its end, once; the text stays in memory (whoever needs it
+ * again, a daemon child or the workers, gets these bytes, never a file written for them).
+ */
+export function readConfigDescriptor(fd: number): Buffer {
+  try {
+    return readFileSync(fd);
+  } catch {
+    throw new ConfigError(['Cannot open configuration file']);
+  }
 }
 
 /** Builds a configuration from text; `file` is the name used in messages. */

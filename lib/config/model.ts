@@ -103,7 +103,6 @@ export interface ServiceConfig {
   readonly exec: string | null;
   /** `$0 $1 …`; null = just the exec path as $0. */
   readonly execArgs: readonly string[] | null;
-  readonly pty: boolean;
   readonly retry: boolean;
   readonly failover: 'prio' | 'rr';
   readonly delay: boolean;
@@ -126,6 +125,10 @@ export interface ServiceConfig {
   /** Server-side SNI: this section is a secondary service of `sniPrimary` for names matching `sniPattern`. */
   readonly sniPrimary: string | null;
   readonly sniPattern: string | null;
+  /** stunnel-ts extension: a PROXY v1/v2 header opens every accepted connection; its address is the client. */
+  readonly acceptProxy: boolean;
+  /** stunnel-ts extension: the header `protocol = proxy` sends, v1 (stunnel's text) or v2 (binary, TLS TLVs). */
+  readonly proxyVersion: 1 | 2;
   readonly tls: TlsConfig;
 }
 
@@ -160,6 +163,8 @@ export interface GlobalConfig {
   readonly logMode: 'append' | 'overwrite';
   /** stunnel-ts extension: worker processes on the shared listeners (resolved; `auto` = CPU count). */
   readonly workers: number;
+  /** stunnel-ts extension `TIMEOUTdrain`: seconds open tunnels may finish after TERM/INT; 0 drops them at once. */
+  readonly drainTimeout: number;
   /** stunnel-ts extension: the plain HTTP endpoint serving /metrics and /healthz (no host: 127.0.0.1), or null. */
   readonly metrics: (Address & { kind: 'inet' }) | null;
   /** stunnel-ts extension: `text` (stunnel's lines) or `json` (one object per line, through winston). */

@@ -1,7 +1,7 @@
 /**
  * @module config/options
  * THE option table: one row per option of stunnel 5.68 (Unix build) plus the
- * stunnel-ts extension `workers`. A row says where the option may appear, how its
+ * stunnel-ts extensions (`workers`, `TIMEOUTdrain`, `acceptProxy`, `proxyVersion`). A row says where the option may appear, how its
  * value is parsed, what it sets in the draft configuration, whether it repeats, and
  * whether stunnel-ts supports it, accepts it with a notice (it has no meaning here),
  * or refuses it with a reason.
@@ -31,7 +31,6 @@ export interface ServiceDraft {
   redirect: Address[];
   exec: string | null;
   execArgs: string[] | null;
-  pty: boolean;
   retry: boolean;
   failover: 'prio' | 'rr';
   delay: boolean;
@@ -48,6 +47,10 @@ export interface ServiceDraft {
   /** Raw `sni` value: `PRIMARY:PATTERN` in a server section, the name to send in a client section. */
   sni: string | null;
   transparent: 'none' | 'source' | 'destination' | 'both';
+  /** stunnel-ts extension: every accepted connection starts with a PROXY v1/v2 header (engine/proxy-in). */
+  acceptProxy: boolean;
+  /** stunnel-ts extension: the PROXY header `protocol = proxy` sends: 1 (text, stunnel's) or 2 (binary, with TLS TLVs). */
+  proxyVersion: 1 | 2;
   tls: {
     cert: string | null;
     key: string | null;
@@ -93,6 +96,8 @@ export interface GlobalDraft {
   output: string | null;
   logMode: 'append' | 'overwrite';
   workers: number;
+  /** stunnel-ts extension: seconds open tunnels may finish after TERM/INT (0: dropped at once, as stunnel). */
+  drainTimeout: number;
   metrics: (Address & { kind: 'inet' }) | null;
   logFormat: 'text' | 'json';
   refs: Record<string, SourceRef>;
@@ -113,18 +118,18 @@ export const DEFAULTS = {
 export function newGlobalDraft(): GlobalDraft {
   return {
     foreground: 'no', pid: null, chroot: null, setuid: null, setgid: null, service: 'stunnel',
-    debugLevel: 5, syslogFacility: 'daemon', syslog: true, output: null, logMode: 'append', workers: 1,
+    debugLevel: 5, syslogFacility: 'daemon', syslog: true, output: null, logMode: 'append', workers: 1, drainTimeout: 0,
     metrics: null, logFormat: 'text', refs: {},
   };
 }
 
 export function newServiceDraft(): ServiceDraft {
   return {
-    client: false, accept: [], connect: [], redirect: [], exec: null, execArgs: null, pty: false, retry: false,
+    client: false, accept: [], connect: [], redirect: [], exec: null, execArgs: null, retry: false,
     failover: 'prio', delay: false, local: null, protocol: null,
     protocolSettings: { host: null, headers: [], username: null, password: null, authentication: null }, timeouts: { ...DEFAULTS.timeouts },
     socketOptions: [...DEFAULT_SOCKET_OPTIONS], reset: true, debugLevel: 5, logId: 'sequential',
-    acceptUid: null, acceptGid: null, sni: null, transparent: 'none',
+    acceptUid: null, acceptGid: null, sni: null, transparent: 'none', acceptProxy: false, proxyVersion: 1,
     tls: {
       cert: null, key: null, CAfile: null, CApath: null, CRLfile: null, CRLpath: null,
       ciphers: DEFAULTS.ciphers, ciphersuites: DEFAULTS.ciphersuites, curves: DEFAULTS.curves,
@@ -160,8 +165,11 @@ export type OptionStatus =
   | { readonly kind: 'supported' }
   /** Accepted, but it has no meaning in stunnel-ts: a notice is logged at `level` (default LOG5). */
   | { readonly kind: 'notice'; readonly text: string; readonly level?: LogLevel }
-  /** Refused: `not supported by stunnel-ts`, with the reason. */
-  | { readonly kind: 'refused'; readonly reason: string };
+  /**
+   * Refused: `Not supported by stunnel-ts: ` and the reason; or, when stunnel 5.68 itself refuses
+   * the value on a build like ours (`stunnel`), the reason alone, in stunnel's words.
+   */
+  | { readonly kind: 'refused'; readonly reason: string; readonly words?: 'stunnel' };
 
 export interface ParseContext {
   /** The line is in the global part (before the first section). */
@@ -233,6 +241,7 @@ const targetStatus = (p: { warning: string | null }): OptionStatus => (p.warning
   : SUPPORTED);
 const notice = (text: string, level?: LogLevel): OptionStatus => ({ kind: 'notice', text, level });
 const refused = (reason: string): OptionStatus => ({ kind: 'refused', reason });
+const refusedAsStunnel = (text: string): OptionStatus => ({ kind: 'refused', reason: text, words: 'stunnel' });
 const onlyGlobal = <T>(apply: (g: GlobalDraft, v: T) => void) => (t: ApplyTarget, v: T): void => {
   if (t.global) apply(t.global, v);
 };
@@ -298,9 +307,8 @@ export const OPTIONS: readonly OptionRow[] = [
   row({ name: 'engineDefault', scope: 'global', help: 'TASK_LIST', parse: text, status: refused(ENGINE_REASON) }),
   row({
     name: 'fips', scope: 'global', help: null, parse: parseYesNo,
-    status: (on) => on
-      ? refused('FIPS mode needs an OpenSSL FIPS provider, which stunnel-ts does not load')
-      : notice('ignored: FIPS mode is off, as by default'),
+    // stunnel 5.68's words when its OpenSSL has no FIPS provider (its test suite skips on them).
+    status: (on) => on ? refusedAsStunnel('FIPS provider not available') : notice('ignored: FIPS mode is off, as by default'),
   }),
   row({
     name: 'foreground', scope: 'global', help: "yes|quiet|no foreground mode (don't fork, log to stderr)",
@@ -359,6 +367,21 @@ export const OPTIONS: readonly OptionRow[] = [
     name: 'logFormat', scope: 'global', help: 'text|json log lines as stunnel writes them, or one JSON object each (stunnel-ts)',
     parse: (v) => parseKeyword(v, ['text', 'json'] as const, "The argument needs to be either 'text' or 'json'"),
     apply: onlyGlobal((g, v: GlobalDraft['logFormat']) => { g.logFormat = v; }),
+  }),
+
+  // ----- stunnel-ts extensions for a fleet behind an L4 balancer (off by default)
+  row({
+    name: 'TIMEOUTdrain', scope: 'global', help: 'seconds open connections may finish after TERM/INT (stunnel-ts)',
+    versionDefaults: ['0 seconds'], parse: int('Illegal drain timeout', 0, 86400),
+    apply: onlyGlobal((g, v: number) => { g.drainTimeout = v; }),
+  }),
+  row({
+    name: 'acceptProxy', scope: 'service', help: 'yes|no read a PROXY protocol v1/v2 header before TLS (stunnel-ts)',
+    parse: parseYesNo, apply: (t, v) => { t.service.acceptProxy = v; },
+  }),
+  row({
+    name: 'proxyVersion', scope: 'service', help: "1|2 PROXY header version sent by 'protocol = proxy' (stunnel-ts)",
+    parse: int('Illegal PROXY protocol version: use 1 or 2', 1, 2), apply: (t, v) => { t.service.proxyVersion = v as 1 | 2; },
   }),
 
   // ----- service options (in the global part: defaults for every section)
@@ -505,7 +528,12 @@ export const OPTIONS: readonly OptionRow[] = [
     })),
   row({ name: 'PSKidentity', scope: 'service', help: 'identity for PSK authentication', parse: text, apply: (t, v) => { t.service.tls.PSKidentity = v; } }),
   row({ name: 'PSKsecrets', scope: 'service', help: 'secrets for PSK authentication', parse: text, apply: (t, v) => { t.service.tls.PSKsecrets = pathOrNull(v); } }),
-  row({ name: 'pty', scope: 'service', help: "yes|no allocate pseudo terminal for 'exec' option", parse: parseYesNo, apply: (t, v) => { t.service.pty = v; } }),
+  row({
+    name: 'pty', scope: 'service', help: "yes|no allocate pseudo terminal for 'exec' option", parse: parseYesNo,
+    status: (on) => on
+      ? refused("a pseudo terminal for 'exec' is not implemented; the program gets pipes")
+      : SUPPORTED,
+  }),
   row({
     name: 'redirect', scope: 'service', repeatable: true, help: '[host:]port to redirect on authentication failures',
     parse: parseTarget, status: targetStatus, apply: (t, p) => { t.service.redirect.push(p.address); },

@@ -31,6 +31,7 @@ import { ConnectionIds } from './ids';
 import { clientsAllowed, descriptorLimit, wallDescriptor } from './limits';
 import { Listener } from './listener';
 import type { TunnelMeter } from './meter';
+import { checkNodeInternals, descriptorOf } from '../node-internals';
 import type { RuntimeService } from './service';
 import { socketSetup } from './sockets';
 import { Tunnel, type TunnelHost } from './tunnel';
@@ -70,10 +71,13 @@ export class Engine extends EventEmitter implements TunnelHost {
   #mainLevel: LogLevel = 7;
   /** Where connection counts go (`metrics = …`); null: nowhere, at the cost of a null check. */
   meter: TunnelMeter | null = null;
+  /** While draining: called when the last tunnel has ended. */
+  #drained: (() => void) | null = null;
 
   /** `passphrases`: how encrypted private keys are unlocked (by default they cannot be). */
   constructor(readonly log: LogWriter, readonly passphrases: PassphraseBook = new PassphraseBook(null)) {
     super();
+    checkNodeInternals();
   }
 
   /** How many connections run at once before new ones are refused. */
@@ -174,18 +178,50 @@ export class Engine extends EventEmitter implements TunnelHost {
 
   /** Stops accepting and drops every tunnel (as stunnel on TERM). */
   async close(): Promise<void> {
+    const closing = this.#stopAccepting();
+    for (const tunnel of [...this.#tunnels]) tunnel.kill();
+    await closing;
+  }
+
+  /**
+   * `TIMEOUTdrain`: stops accepting at once (the listeners close, so a balancer's next
+   * connect is refused), lets every live tunnel run until it ends or `seconds` pass, then
+   * drops what is left. A `close()` meanwhile drops them at once and ends the drain.
+   */
+  async drain(seconds: number): Promise<void> {
+    const closing = this.#stopAccepting();
+    if (this.#tunnels.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, seconds * 1000);
+        this.#drained = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#drained = null;
+    }
+    for (const tunnel of [...this.#tunnels]) tunnel.kill();
+    await closing;
+  }
+
+  /** Closes every listener and stops the exec+connect loops; resolves when the listeners are closed. */
+  async #stopAccepting(): Promise<void> {
     const listeners = this.#listeners;
     this.#listeners = [];
     for (const loop of this.#execLoops) loop.stop();
     this.#execLoops = [];
-    const closing = listeners.map((l) => l.close());
-    for (const tunnel of [...this.#tunnels]) tunnel.kill();
-    await Promise.all(closing);
+    await Promise.all(listeners.map((l) => l.close()));
+  }
+
+  /** Live tunnels (TIMEOUTdrain's count). */
+  get tunnelCount(): number {
+    return this.#tunnels.size;
   }
 
   /** TunnelHost: a tunnel has ended. */
   forget(tunnel: Tunnel): void {
     this.#tunnels.delete(tunnel);
+    if (this.#tunnels.size === 0) this.#drained?.();
   }
 
   /** TunnelHost: a remote socket could not be created for lack of descriptors. */
@@ -332,7 +368,8 @@ export class Engine extends EventEmitter implements TunnelHost {
       }
       this.#suspendedUntil = 0;
     }
-    const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
+    // No descriptor: the socket closed before this turn; the tunnel will see it end.
+    const fd = descriptorOf(socket) ?? -1;
     if (fd >= this.#fdWallAt) {
       socket.destroy();
       this.#suspend('local socket: Too many open files (24)');

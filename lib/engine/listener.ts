@@ -8,6 +8,7 @@ import { chownSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Address, Config } from '../config/model';
 import { applySocketOptions, listenOptions } from '../net/sockopts';
+import { checkServerHandle, descriptorOf } from '../node-internals';
 import { boundText, listenHost, listenKey } from './address';
 import type { RuntimeService } from './service';
 
@@ -63,6 +64,7 @@ export class Listener {
         try {
           if (address.kind === 'unix') this.#chown();
           applySocketOptions(this.server, 'a', this.service.config.socketOptions);
+          checkServerHandle(this.server);
         } catch (err) {
           this.server.close();
           reject(err);
@@ -82,7 +84,7 @@ export class Listener {
 
   /** The listening descriptor, as stunnel logs it (`FD=n`). */
   get fd(): number {
-    return (this.server as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
+    return descriptorOf(this.server) ?? -1;
   }
 
   /** `127.0.0.1:43211` with the real port, or the socket path. */

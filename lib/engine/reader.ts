@@ -3,6 +3,13 @@
  * Bytes pulled from a stream as a parser asks for them, for the dialogues held before the
  * relay starts (the protocols' lines, a SOCKS request). When the parser is done, what it did
  * not consume goes back to the stream, for the TLS layer or the relay to read.
+ *
+ * The stream is read only while a pull waits for bytes: it is paused after every chunk and
+ * whenever no pull is pending (a SOCKS name lookup, a backend being dialled), so a peer that
+ * streams meanwhile fills the kernel's buffers and is held by TCP flow control, not our memory.
+ * What the reader holds is thus at most what the parser waits for plus one chunk; every parser
+ * (`Wanted`) caps what it waits for and throws past its cap (a line, a SOCKS field). Chunks are
+ * appended into a buffer grown by doubling, so holding n bytes costs O(n) copies, not O(n²).
  */
 import type { Duplex } from 'node:stream';
 
@@ -10,17 +17,27 @@ import type { Duplex } from 'node:stream';
 export type Wanted = (buffered: Buffer) => number;
 
 export class PullReader {
-  #buffered: Buffer = Buffer.alloc(0);
+  /** Bytes received and not consumed: `#store[#start, #end)`. Never written below `#end`. */
+  #store: Buffer = Buffer.alloc(0);
+  #start = 0;
+  #end = 0;
   #ended = false;
   #waiting: (() => void) | null = null;
 
   constructor(readonly stream: Duplex) {
     stream.on('data', this.#onData);
     stream.on('end', this.#onEnd);
+    stream.pause();
+  }
+
+  /** Bytes held, not yet consumed by the parser. */
+  get buffered(): number {
+    return this.#end - this.#start;
   }
 
   readonly #onData = (chunk: Buffer): void => {
-    this.#buffered = this.#buffered.length === 0 ? chunk : Buffer.concat([this.#buffered, chunk]);
+    this.stream.pause();
+    this.#append(chunk);
     this.#wake();
   };
 
@@ -28,6 +45,26 @@ export class PullReader {
     this.#ended = true;
     this.#wake();
   };
+
+  #append(chunk: Buffer): void {
+    const held = this.buffered;
+    if (held === 0) {
+      this.#store = chunk;
+      this.#start = 0;
+      this.#end = chunk.length;
+      return;
+    }
+    if (this.#end + chunk.length > this.#store.length) {
+      // A new store (bytes already handed out keep theirs): room for twice what is held.
+      const store = Buffer.allocUnsafe(Math.max(2 * (held + chunk.length), 1024));
+      this.#store.copy(store, 0, this.#start, this.#end);
+      this.#store = store;
+      this.#start = 0;
+      this.#end = held;
+    }
+    chunk.copy(this.#store, this.#end);
+    this.#end += chunk.length;
+  }
 
   #wake(): void {
     const waiting = this.#waiting;
@@ -38,14 +75,16 @@ export class PullReader {
   /** The first bytes `wanted` asks for, once they are there; `atEnd()` is thrown at the stream's end. */
   async pull(wanted: Wanted, atEnd: () => Error): Promise<Buffer> {
     for (;;) {
-      const length = wanted(this.#buffered);
+      const held = this.#store.subarray(this.#start, this.#end);
+      const length = wanted(held);
       if (length >= 0) {
-        const bytes = this.#buffered.subarray(0, length);
-        this.#buffered = this.#buffered.subarray(length);
-        return bytes;
+        this.#start += length;
+        return held.subarray(0, length);
       }
       if (this.#ended) throw atEnd();
-      await new Promise<void>((resolve) => { this.#waiting = resolve; });
+      const arrived = new Promise<void>((resolve) => { this.#waiting = resolve; });
+      this.stream.resume();
+      await arrived;
     }
   }
 
@@ -54,7 +93,7 @@ export class PullReader {
     this.stream.off('data', this.#onData);
     this.stream.off('end', this.#onEnd);
     this.stream.pause();
-    if (this.#buffered.length > 0) this.stream.unshift(this.#buffered);
+    if (this.buffered > 0) this.stream.unshift(this.#store.subarray(this.#start, this.#end));
   }
 }
 

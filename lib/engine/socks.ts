@@ -8,8 +8,10 @@
  *     received` otherwise), CONNECT only (`Unsupported SOCKS5 command 0xNN`, reply 7);
  *   - an IPv4, IPv6 or domain-name destination (`SOCKS5 IPv4 address received`, `SOCKS5
  *     resolved "name" to N host(s)`, `SOCKS4 address received`, `SOCKS4a resolved …`);
- *   - loopback destinations are refused (`SOCKS connection to the IPv4 loopback rejected`,
- *     reply 2 / 0x5B): a SOCKS server must not open the host's own services to the network;
+ *   - the host's own addresses are refused, for every address a name resolves to (`SOCKS
+ *     connection to the IPv4 loopback rejected`, reply 2 / 0x5B): a SOCKS server must not open
+ *     the host's own services to the network. stunnel refuses 127/8 and ::1; we also refuse the
+ *     unspecified addresses and the IPv4-mapped forms (`engine/socks-forbidden`);
  *   - the success reply (0 / 0x5A, with the destination's address) is sent before the
  *     connection to the destination is made; if that fails, the tunnel just ends.
  */
@@ -21,6 +23,7 @@ import { addressText } from './address';
 import type { Destination } from './connect';
 import { Failed, unexpectedClose, type NegotiationFailure } from './negotiate';
 import { exactly, PullReader } from './reader';
+import { forbidden, ipBytes, normalized } from './socks-forbidden';
 
 /** A SOCKS 4a user id or domain name longer than this is refused. */
 const MAX_FIELD = 1024;
@@ -40,29 +43,6 @@ async function field(r: PullReader): Promise<Buffer> {
   return withNul.subarray(0, withNul.length - 1);
 }
 
-/** An IPv6 address in its shortest form (`::1`, `::ffff:7f00:1`); IPv4 as it is. */
-function normalized(ip: string): string {
-  return isIP(ip) === 6 ? new URL(`http://[${ip}]/`).hostname.slice(1, -1) : ip;
-}
-
-function isLoopback(ip: string): boolean {
-  const address = normalized(ip);
-  return /^127\./.test(address) || address === '::1' || /^::ffff:7f[0-9a-f]{2}:/.test(address);
-}
-
-/** The address bytes of an IP, for a reply. */
-function ipBytes(ip: string): Buffer {
-  if (isIP(ip) === 4) return Buffer.from(ip.split('.').map(Number));
-  const [head, tail = ''] = normalized(ip).split('::');
-  const words = (part: string) => (part ? part.split(':').map((w) => parseInt(w, 16)) : []);
-  const left = words(head);
-  const right = words(tail);
-  const all = [...left, ...Array<number>(8 - left.length - right.length).fill(0), ...right];
-  const bytes = Buffer.alloc(16);
-  all.forEach((word, i) => bytes.writeUInt16BE(word, i * 2));
-  return bytes;
-}
-
 /** The IP a request's address bytes name. */
 function ipText(bytes: Buffer): string {
   if (bytes.length === 4) return [...bytes].join('.');
@@ -77,10 +57,12 @@ function portBytes(port: number): Buffer {
 
 const family = (ip: string) => (isIP(ip) === 6 ? 'IPv6' : 'IPv4');
 
-/** The first address of `name`, or why not. */
+/** Every address of `name`, or null (logged) when it has none. */
 async function resolve(name: string, version: 'SOCKS5' | 'SOCKS4a', log: Speaker): Promise<string[] | null> {
   try {
-    const found = await lookup(name, { all: true });
+    // Node answers an empty name with no address and no error (getaddrinfo refuses it).
+    const found = name === '' ? [] : await lookup(name, { all: true });
+    if (found.length === 0) throw new Error(`getaddrinfo ENOTFOUND ${name}`);
     log.say(6, `${version} resolved "${name}" to ${found.length} host(s)`);
     return found.map((a) => a.address);
   } catch (err) {
@@ -88,6 +70,15 @@ async function resolve(name: string, version: 'SOCKS5' | 'SOCKS4a', log: Speaker
     log.say(3, `${version} failed to resolve "${name}"`);
     return null;
   }
+}
+
+/** The first of `ips` no SOCKS client may reach, with stunnel's line for it. */
+function refusal(ips: string[]): { ip: string; failure: Failed } | null {
+  for (const ip of ips) {
+    const why = forbidden(ip);
+    if (why !== null) return { ip, failure: new Failed({ text: `SOCKS connection to the ${why} rejected`, status: 'closed' }) };
+  }
+  return null;
 }
 
 function destination(ip: string, port: number): Destination {
@@ -113,8 +104,9 @@ async function socks5(r: PullReader, client: Duplex, log: Speaker): Promise<Dest
     throw new Failed({ text: `Unsupported SOCKS5 address type 0x${addressType.toString(16).padStart(2, '0')}`, status: 'reset' });
   }
   const port = (await take(r, 2)).readUInt16BE();
-  const reply = (code: number, ip = '0.0.0.0') =>
-    client.write(Buffer.concat([Buffer.from([5, code, 0, isIP(ip) === 6 ? 4 : 1]), ipBytes(ip), portBytes(ip === '0.0.0.0' ? 0 : port)]));
+  // Without an address (a request refused before one is known): 0.0.0.0, port 0.
+  const reply = (code: number, ip: string | null = null) =>
+    client.write(Buffer.concat([Buffer.from([5, code, 0, ip !== null && isIP(ip) === 6 ? 4 : 1]), ipBytes(ip ?? '0.0.0.0'), portBytes(ip === null ? 0 : port)]));
   if (command !== 1) {
     reply(7);
     throw new Failed({ text: `Unsupported SOCKS5 command 0x${command.toString(16).padStart(2, '0')}`, status: 'closed' });
@@ -123,10 +115,10 @@ async function socks5(r: PullReader, client: Duplex, log: Speaker): Promise<Dest
     reply(4);
     throw new Failed({ text: null, status: 'closed' });
   }
-  const loopback = ips.find(isLoopback);
-  if (loopback !== undefined) {
-    reply(2, loopback);
-    throw new Failed({ text: `SOCKS connection to the ${family(loopback)} loopback rejected`, status: 'closed' });
+  const refused = refusal(ips);
+  if (refused !== null) {
+    reply(2, refused.ip);
+    throw refused.failure;
   }
   reply(0, ips[0]);
   return ips.map((ip) => destination(ip, port));
@@ -155,10 +147,10 @@ async function socks4(r: PullReader, client: Duplex, log: Speaker): Promise<Dest
     reply(false, null);
     throw new Failed({ text: null, status: 'closed' });
   }
-  const loopback = ips.find(isLoopback);
-  if (loopback !== undefined) {
-    reply(false, loopback);
-    throw new Failed({ text: `SOCKS connection to the ${family(loopback)} loopback rejected`, status: 'closed' });
+  const refused = refusal(ips);
+  if (refused !== null) {
+    reply(false, refused.ip);
+    throw refused.failure;
   }
   reply(true, ips[0]);
   return ips.map((ip) => destination(ip, port));

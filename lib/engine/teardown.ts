@@ -9,12 +9,9 @@
  */
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { resetAfterWrap } from '../node-internals';
 
 function noop(): void {}
-
-interface ResettableHandle {
-  reset?: (done: () => void) => number;
-}
 
 /** Ends `stream` now; with `rst` and a TCP socket underneath, with a reset. Idempotent. */
 export function closeStream(stream: Duplex, raw: Socket | null, rst: boolean): void {
@@ -32,8 +29,7 @@ export function closeStream(stream: Duplex, raw: Socket | null, rst: boolean): v
         }
       }
     } else {
-      const handle = (raw as unknown as { _handle?: ResettableHandle | null })._handle;
-      if (handle?.reset && handle.reset(() => stream.destroy()) === 0) return;
+      if (resetAfterWrap(raw, () => stream.destroy())) return;
     }
   }
   stream.destroy();

@@ -33,6 +33,9 @@ import { heldFinCarrier } from './carrier';
 import { handshakeFailureOf, type HandshakeFailure, type TunnelMeter } from './meter';
 import { negotiate, negotiateAsServer, pgsqlServer, type NegotiationFailure } from './negotiate';
 import { socksRequest } from './socks';
+import { proxyV1, proxyV2, type ProxiedAddresses } from './proxy-header';
+import { readProxyHeader, type ProxyHeaderOwner } from './proxy-in';
+import { tlsFacts } from './proxy-out';
 import { alertExchanged, resetsLocal, resetsRemote, tlsToldStatus, type CloseStatus } from './status';
 import { closeStream } from './teardown';
 
@@ -60,12 +63,6 @@ const ENDED = 4;
 /** Client mode with `protocol = smtp|pop3|imap|connect`: the plain dialogue before the TLS handshake. */
 const NEGOTIATING = 5;
 
-function proxyHeader(client: Socket | null): string {
-  if (!client?.remoteAddress || !client.localAddress) return 'PROXY UNKNOWN\r\n';
-  const family = client.remoteAddress.includes(':') ? 'TCP6' : 'TCP4';
-  return `PROXY ${family} ${client.remoteAddress} ${client.localAddress} ${client.remotePort} ${client.localPort}\r\n`;
-}
-
 /** The options every server-side TLSSocket of a service is made with (callbacks find the tunnel through the socket). */
 function serverSocketOptions(service: RuntimeService): TLSSocketOptions {
   const tls = service.tls;
@@ -83,16 +80,20 @@ function serverSocketOptions(service: RuntimeService): TLSSocketOptions {
   };
 }
 
-export class Tunnel implements DialOwner, RelayOwner, Speaker {
+export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner {
   readonly id: string;
-  /** The service serving this connection (a server-side SNI match switches it to the secondary). */
-  service: RuntimeService;
+  /** The service serving this connection: the accepting one, until a server-side SNI match switches it to a secondary. */
+  #service: RuntimeService;
   readonly #host: TunnelHost;
-  readonly #config: ServiceConfig;
   readonly #local: Owned;
   readonly #localRaw: Socket | null;
+  /** The accepting service's `debug`: stunnel 5.68 keeps it for the connection's lines, SNI switch or not. */
   readonly #debugLevel: LogLevel;
   #peer: string | null = null;
+  /** The client's address and the one it connected to: the socket's, or what a PROXY header named (`acceptProxy`). */
+  #client: ProxiedAddresses | null;
+  /** The PROXY header named no client (v2 LOCAL, `PROXY UNKNOWN`): the balancer itself, e.g. a health check. */
+  #balancerItself = false;
   #phase = HANDSHAKE;
   #tls: TLSSocket | null = null;
   #remote: Owned | null = null;
@@ -102,6 +103,8 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
   #relay: Relay | null = null;
   #timer: NodeJS.Timeout | null = null;
   readonly #meter: TunnelMeter | null;
+  /** The accepting section's name: the active-connections gauge's label, SNI switch or not. */
+  readonly #acceptedBy: string;
   /** `logFormat = json`: lines go out with their fields (null in text mode). */
   readonly #structured: StructuredWriter | null;
   /** performance.now() at accept, for the JSON summary's duration (JSON mode only). */
@@ -114,18 +117,46 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
 
   constructor(host: TunnelHost, service: RuntimeService, id: string, local: Duplex) {
     this.#host = host;
-    this.service = service;
-    this.#config = service.config;
+    this.#service = service;
+    this.#debugLevel = service.config.debugLevel;
     this.id = id;
     this.#local = local;
     this.#localRaw = local instanceof Socket ? local : null;
     // Half-close is relayed: an EOF from the client must not end our side (inetd's fd 0 is made without it).
     if (this.#localRaw) this.#localRaw.allowHalfOpen = true;
-    this.#debugLevel = service.config.debugLevel;
+    const raw = this.#localRaw;
+    this.#client = raw?.remoteAddress && raw.localAddress
+      ? { address: raw.remoteAddress, port: raw.remotePort ?? 0, localAddress: raw.localAddress, localPort: raw.localPort ?? 0 }
+      : null;
     this.#meter = host.meter;
-    this.#meter?.accepted(service.config.name);
+    this.#acceptedBy = service.config.name;
+    this.#meter?.accepted(this.#acceptedBy);
     this.#structured = host.log.structured ?? null;
     if (this.#structured) this.#openedAt = performance.now();
+  }
+
+  /** The service serving this connection (the SNI secondary once switched). */
+  get service(): RuntimeService {
+    return this.#service;
+  }
+
+  /**
+   * The configuration in force: the one place the tunnel reads its options from. After a
+   * server-side SNI switch it is the secondary's, whole: verification, TIMEOUTbusy, reset,
+   * protocol settings, backend (stunnel switches the connection's section the same way). The
+   * one exception, as in stunnel 5.68: the log level stays the accepting service's.
+   */
+  get config(): ServiceConfig {
+    return this.#service.config;
+  }
+
+  /**
+   * The client, for everything that names it (log lines, fail2ban, exec's REMOTE_HOST, the
+   * PROXY header to the backend, metrics): the accepted socket's peer, or the address a
+   * PROXY header named. null for clients without an address (pipes, Unix sockets).
+   */
+  get client(): ProxiedAddresses | null {
+    return this.#client;
   }
 
   get sentToTls(): number {
@@ -143,8 +174,18 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
 
   /** `127.0.0.1:51886` of the accepted client, '' when it has no address (pipes). */
   get peer(): string {
-    this.#peer ??= this.#localRaw ? peerText(this.#localRaw) : '';
+    this.#peer ??= this.#client ? peerText({ remoteAddress: this.#client.address, remotePort: this.#client.port })
+      : this.#localRaw ? peerText(this.#localRaw) : '';
     return this.#peer;
+  }
+
+  /**
+   * Who a failed handshake is blamed on, in the `(from ADDR:PORT)` that fail2ban bans on. A
+   * connection of the balancer itself (a health check hanging up mid-handshake) is marked, so
+   * that the filter, anchored on `(from ADDR:PORT)`, never bans the balancer.
+   */
+  get #failedFrom(): string {
+    return this.#balancerItself ? `${this.peer}, PROXY LOCAL` : this.peer;
   }
 
   /** Would a line at `level` be logged? */
@@ -161,16 +202,46 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
 
   /** Starts serving; everything after this is driven by events. */
   start(): void {
+    // stunnel's first line of every connection (its thread start); its test suite waits on it in inetd mode.
+    if (this.wants(7)) this.say(7, `Service [${this.config.name}] started`);
+    if (this.config.acceptProxy && this.#localRaw) {
+      readProxyHeader(this.#localRaw, this, Math.max(0, this.config.timeouts.busy) * 1000);
+      return;
+    }
+    this.#begin();
+  }
+
+  /** ProxyHeaderOwner: the balancer's header named the client (or none: the connection's own addresses stand). */
+  proxyHeaderRead(client: ProxiedAddresses | null): void {
+    if (this.#phase === ENDED) return;
+    if (client) {
+      this.#client = client;
+      this.#peer = null;
+    } else {
+      this.#balancerItself = true;
+    }
+    this.#begin();
+  }
+
+  /** ProxyHeaderOwner: no valid header; the connection is dropped without a word back. */
+  proxyHeaderRefused(reason: string): void {
+    if (this.#phase === ENDED) return;
+    const real = this.#localRaw ? peerText(this.#localRaw) : '';
+    this.say(3, `Service [${this.config.name}]: PROXY header refused from ${real}: ${reason}`);
+    this.kill();
+  }
+
+  #begin(): void {
+    const name = this.config.name;
     if (this.wants(5)) {
-      const name = this.#config.name;
       this.say(5, this.peer ? `Service [${name}] accepted connection from ${this.peer}` : `Service [${name}] accepted connection`);
     }
-    if (this.#config.client || isServerProtocol(this.#config.protocol)) {
+    if (this.config.client || isServerProtocol(this.config.protocol)) {
       // Client mode, or a server-mode protocol that needs the backend's greeting before TLS.
       this.#watch(this.#local);
       this.#phase = DIALING;
-      this.#openRemote(this.#config.connect);
-    } else if (this.#config.protocol === 'pgsql') {
+      this.#openRemote(this.config.connect);
+    } else if (this.config.protocol === 'pgsql') {
       this.#pgsqlServer();
     } else {
       this.#serverHandshake();
@@ -205,7 +276,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
 
   /** TIMEOUTbusy: how long the peer may keep us waiting for the handshake or the protocol dialogue. */
   #armBusyTimer(): void {
-    this.#timer = setTimeout(onBusyExpired, Math.max(0, this.#config.timeouts.busy) * 1000, this);
+    this.#timer = setTimeout(onBusyExpired, Math.max(0, this.config.timeouts.busy) * 1000, this);
   }
 
   /** The handshake finished: stop watching for it; false when the tunnel has moved on meanwhile. */
@@ -234,21 +305,21 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     if (!this.#handshakeDone('secure', onServerSecure, HANDSHAKE)) return;
     const tls = this.#tls!;
     releaseTlsErrors(tls);
-    let targets = this.service.config.connect;
+    let targets = this.config.connect;
     // After a protocol dialogue the backend is connected already: no redirect then.
     const connected = this.#remote !== null;
-    if (this.service.tls.requestCert && !judgePeer(tls, this.service.config.tls, this.service.tls.trusted, this)) {
-      if (this.service.config.redirect.length === 0 || connected) {
-        this.say(3, `SSL_accept: error:0A000086:SSL routines::certificate verify failed (from ${this.peer})`);
-        this.#meter?.handshakeFailed(this.service.config.name, 'verify');
+    if (this.service.tls.requestCert && !judgePeer(tls, this.config.tls, this.service.tls.trusted, this)) {
+      if (this.config.redirect.length === 0 || connected) {
+        this.say(3, `SSL_accept: error:0A000086:SSL routines::certificate verify failed (from ${this.#failedFrom})`);
+        this.#meter?.handshakeFailed(this.config.name, 'verify');
         return this.#end(tlsToldStatus(false));
       }
       this.say(5, 'Redirecting connection');
-      targets = this.service.config.redirect;
+      targets = this.config.redirect;
     }
     if (this.#meter) this.#metered(tls);
     if (connected) return this.#startRelay(tls, this.#remote!);
-    if (this.#config.protocol === 'socks') return this.#socks(tls);
+    if (this.config.protocol === 'socks') return this.#socks(tls);
     this.#phase = DIALING;
     this.#openRemote(targets);
   }
@@ -263,7 +334,12 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     }
     if (this.wants(7)) this.say(7, `SNI: matched pattern: ${secondary.config.sniPattern}`);
     this.say(5, `SNI: switched to service [${secondary.config.name}]`);
-    this.service = secondary;
+    this.#service = secondary;
+    // The rest of the handshake is the secondary's: whether it asks for a client certificate
+    // (the context Node switches to carries the CAs, not this), and its TIMEOUTbusy.
+    setVerifyMode(this.#tls!, secondary.tls.requestCert, secondary.tls.refuseWithoutCert);
+    this.#clearTimer();
+    this.#armBusyTimer();
     return secondary.tls.secureContext;
   }
 
@@ -278,11 +354,11 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
 
   /** The far endpoint: the exec'd program, or a dialed socket (resolving names first with `delay`). */
   #openRemote(targets: ServiceConfig['connect']): void {
-    const config = this.service.config;
+    const config = this.config;
     if (config.exec && targets.length === 0) {
       const cert = this.#tls?.getPeerX509Certificate();
       const stream = startExec(config, {
-        host: this.#localRaw?.remoteAddress ?? '', port: this.#localRaw?.remotePort ?? 0,
+        host: this.#client?.address ?? '', port: this.#client?.port ?? 0,
         subject: cert ? subjectText(cert) : undefined, issuer: cert ? cert.issuer.split('\n').reverse().join(',') : undefined,
       }, this);
       this.#remote = stream;
@@ -301,7 +377,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
   }
 
   #dial(destinations: readonly Destination[]): void {
-    const config = this.service.config;
+    const config = this.config;
     const start = config.failover === 'rr' && !config.delay ? this.service.rrNext++ : 0;
     if (this.#meter) this.#dialAt = performance.now();
     this.#dialer = new Dialer(this, config, destinations, start, this.service.remoteSetup);
@@ -324,7 +400,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     this.#remote = socket;
     this.#remoteRaw = socket;
     this.#destination = destination;
-    if (this.wants(5)) this.say(5, `Service [${this.service.config.name}] connected remote server from ${socket.localAddress}:${socket.localPort}`);
+    if (this.wants(5)) this.say(5, `Service [${this.config.name}] connected remote server from ${socket.localAddress}:${socket.localPort}`);
     this.#remoteReady();
   }
 
@@ -334,16 +410,19 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
   }
 
   #remoteReady(): void {
-    if (this.service.config.client) {
-      const protocol = this.service.config.protocol;
+    if (this.config.client) {
+      const protocol = this.config.protocol;
       if (isClientProtocol(protocol)) this.#negotiate(protocol, this.#remote!);
       else this.#clientHandshake(this.#remote!);
       return;
     }
     if (this.#remoteRaw) this.#watch(this.#remoteRaw);
-    const protocol = this.service.config.protocol;
+    const protocol = this.config.protocol;
     if (isServerProtocol(protocol) && this.#tls === null) return this.#negotiateAsServer(protocol);
-    if (protocol === 'proxy') this.#remote!.write(proxyHeader(this.#localRaw));
+    if (protocol === 'proxy') {
+      const v2 = this.service.config.proxyVersion === 2;
+      this.#remote!.write(v2 ? proxyV2(this.#client, this.#tls ? tlsFacts(this.#tls, this.service.config.tls) : null) : proxyV1(this.#client));
+    }
     this.#startRelay(this.#tls!, this.#remote!);
   }
 
@@ -368,7 +447,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
 
   /** Server mode smtp/pop3: the dialogue with the plain client for the connected backend, then the handshake. */
   #negotiateAsServer(protocol: ServerProtocol): void {
-    this.#talkBeforeHandshake(negotiateAsServer(protocol, this.#config.protocolSettings, this.#remote!, this.#local, this));
+    this.#talkBeforeHandshake(negotiateAsServer(protocol, this.config.protocolSettings, this.#remote!, this.#local, this));
   }
 
   /**
@@ -401,7 +480,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
   #negotiate(protocol: ClientProtocol, remote: Duplex): void {
     this.#phase = NEGOTIATING;
     this.#armBusyTimer();
-    negotiate(protocol, this.#config.protocolSettings, remote, this.#local, this).then((failure) => {
+    negotiate(protocol, this.config.protocolSettings, remote, this.#local, this).then((failure) => {
       if (this.#phase !== NEGOTIATING) return;
       this.#clearTimer();
       if (failure === null) {
@@ -439,7 +518,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
   clientSecure(): void {
     if (!this.#handshakeDone('secureConnect', onClientSecure, CONNECTING_TLS)) return;
     const tls = this.#tls!;
-    if (!judgePeer(tls, this.service.config.tls, this.service.tls.trusted, this)) {
+    if (!judgePeer(tls, this.config.tls, this.service.tls.trusted, this)) {
       this.say(3, 'SSL_connect: error:0A000086:SSL routines::certificate verify failed');
       this.#handshakeLost('verify');
       return this.#end(tlsToldStatus(true));
@@ -465,7 +544,9 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
   // ─── relaying and ending ───────────────────────────────────────────────────
 
   #describeHandshake(tls: TLSSocket, server: boolean): void {
-    if (!this.wants(6)) return;
+    // stunnel 5.68 skips these when the service in force (an SNI secondary) logs below info,
+    // and writes them, like every line, at the accepting service's level.
+    if (this.config.debugLevel < 6 || !this.wants(6)) return;
     this.say(6, sessionLine(tls, server));
     this.say(6, cipherLine(tls));
   }
@@ -473,7 +554,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
   #startRelay(tls: Duplex, plain: Duplex): void {
     if (this.#phase === ENDED) return;
     this.#phase = RELAYING;
-    this.#relay = new Relay(tls, plain, this.service.config.timeouts, this, this.service.config.client);
+    this.#relay = new Relay(tls, plain, this.config.timeouts, this, this.config.client);
   }
 
   /** RelayOwner: the relay has ended. */
@@ -538,7 +619,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
       case CONNECTING_TLS:
         if (stream === this.#tls) {
           const operation = this.#phase === HANDSHAKE ? 'SSL_accept' : 'SSL_connect';
-          this.say(3, `${operation}: ${UNEXPECTED_EOF}${this.#phase === HANDSHAKE ? ` (from ${this.peer})` : ''}`);
+          this.say(3, `${operation}: ${UNEXPECTED_EOF}${this.#phase === HANDSHAKE ? ` (from ${this.#failedFrom})` : ''}`);
           this.#handshakeLost('eof');
           return this.#end(tlsToldStatus(this.#phase === CONNECTING_TLS));
         }
@@ -551,7 +632,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     const server = this.#phase === HANDSHAKE;
     const code = (err as NodeJS.ErrnoException).code;
     const text = typeof code === 'string' && !code.startsWith('ERR_') ? errnoText(err) : tlsErrorText(err);
-    this.say(3, server ? `SSL_accept: ${text} (from ${this.peer})` : `SSL_connect: ${text}`);
+    this.say(3, server ? `SSL_accept: ${text} (from ${this.#failedFrom})` : `SSL_connect: ${text}`);
     this.#handshakeLost(handshakeFailureOf(err));
     this.#end(alertExchanged(err) ? tlsToldStatus(!server) : 'reset');
   }
@@ -590,8 +671,8 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
       if (this.#structured === null) this.say(5, line);
       else this.#structured.record(5, this.id, line, this.#summary(status));
     }
-    this.#meter?.closed(this.service.config.name, status !== 'closed', this.sentToTls, this.sentToSocket);
-    const reset = this.#config.reset;
+    this.#meter?.closed(this.config.name, status !== 'closed', this.sentToTls, this.sentToSocket);
+    const reset = this.config.reset;
     this.#closeSides(reset && resetsLocal(status), reset && resetsRemote(status));
     this.#finished();
   }
@@ -601,9 +682,9 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     const tls = this.#tls;
     const cipher = tls?.getCipher();
     // The relay starts only after the peer passed verification.
-    const verified = tls !== null && this.#relay !== null && (this.#config.tls.verify.chain || this.#config.tls.verify.peer);
+    const verified = tls !== null && this.#relay !== null && (this.config.tls.verify.chain || this.config.tls.verify.peer);
     const peerCert = verified ? tls.getPeerX509Certificate() : undefined;
-    const client = this.#config.client;
+    const client = this.config.client;
     return {
       service: this.service.config.name,
       peer: this.peer,
@@ -625,7 +706,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
    * and the connect side (the TLS socket wrapping it in client mode).
    */
   #closeSides(resetLocal: boolean, resetRemote: boolean): void {
-    const client = this.#config.client;
+    const client = this.config.client;
     const localStream = !client && this.#tls ? this.#tls : this.#local;
     closeStream(localStream, this.#localRaw, resetLocal);
     const remoteStream = client && this.#tls ? this.#tls : this.#remote;
@@ -633,7 +714,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
   }
 
   #finished(): void {
-    this.#meter?.ended(this.#config.name);
+    this.#meter?.ended(this.#acceptedBy);
     this.#host.forget(this);
     this.onFinished?.();
   }
@@ -671,6 +752,15 @@ function onClientSession(this: Owned, data: Buffer): void {
  */
 function releaseTlsErrors(tls: TLSSocket): void {
   (tls as unknown as { _releaseControl?: () => boolean })._releaseControl?.();
+}
+
+/**
+ * Sets a server TLSSocket's verify mode in the middle of its handshake (before the server's
+ * flight is built: from the SNI callback). Node only sets it when the socket is made and has
+ * no public call for it but `renegotiate()`, which would start a new handshake.
+ */
+function setVerifyMode(tls: TLSSocket, requestCert: boolean, rejectUnauthorized: boolean): void {
+  (tls as unknown as { _handle: { setVerifyMode(request: boolean, reject: boolean): void } })._handle.setVerifyMode(requestCert, rejectUnauthorized);
 }
 
 function onBusyExpired(tunnel: Tunnel): void {

@@ -12,7 +12,8 @@ import { endianness } from 'node:os';
 import type { SocketOption } from '../config/model';
 import { SOCKET_OPTIONS, type SocketOptionRow } from '../config/values';
 import { errnoMessage } from '../errno';
-import { nativeAddon, type NativeAddon } from '../process/native';
+import { descriptorOf } from '../node-internals';
+import { nativeAddon, type NativeAddon } from '../native';
 
 /** stunnel's `-sockets` table (config/values), by name: the options a configuration can set. */
 const BY_NAME: ReadonlyMap<string, SocketOptionRow> = new Map(SOCKET_OPTIONS.map((row) => [row.name, row]));
@@ -22,9 +23,8 @@ export type SocketOptionValue = number | readonly [number, number] | string;
 
 /** The descriptor behind a Node socket or server (a TLSSocket's handle shares its TCP socket's fd). */
 export function socketFd(target: net.Socket | net.Server): number {
-  const handle = (target as unknown as { _handle?: { fd?: number } | null })._handle;
-  const fd = handle?.fd;
-  if (typeof fd !== 'number' || fd < 0) throw new Error('socket options: the socket has no file descriptor (not open yet?)');
+  const fd = descriptorOf(target);
+  if (fd === null) throw new Error('socket options: the socket has no file descriptor (not open yet?)');
   return fd;
 }
 

@@ -8,9 +8,7 @@
  * ports accept connections the moment the command returns.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { closeSync, readFileSync, writeSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 
 /** Set in the child's environment: the descriptor of its status pipe. */
@@ -79,30 +77,6 @@ export class DaemonStatus {
     }
     this.#fd = null;
   }
-}
-
-/**
- * `-fd N` read the configuration from a descriptor the parent consumes; to validate it and
- * still hand the same text to the child, put it back behind descriptor N (an unlinked temp
- * file: open(2) returns the lowest free descriptor, so reopening until N comes back is exact).
- */
-export function rewindableDescriptor(fd: number): Buffer {
-  const bytes = readFileSync(fd);
-  const file = join(tmpdir(), `stunnel-ts-fd-${process.pid}-${fd}`);
-  writeFileSync(file, bytes, { mode: 0o600 });
-  try {
-    closeSync(fd);
-    const extra: number[] = [];
-    for (let tries = 0; tries <= fd; tries++) {
-      const opened = openSync(file, 'r');
-      if (opened === fd) break;
-      extra.push(opened);
-    }
-    for (const other of extra) closeSync(other);
-  } finally {
-    unlinkSync(file);
-  }
-  return bytes;
 }
 
 export interface SpawnOptions {

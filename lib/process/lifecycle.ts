@@ -10,18 +10,19 @@ import cluster from 'node:cluster';
 import { createReadStream, createWriteStream, fstatSync, readFileSync, realpathSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
-import { DEFAULT_CONFIG_FILE, loadConfig } from '../config/load';
+import { decodeConfigBytes } from '../config/lexer';
+import { DEFAULT_CONFIG_FILE, loadConfig, loadConfigText, readConfigDescriptor } from '../config/load';
 import type { Config, ServiceConfig } from '../config/model';
 import { Engine } from '../engine/engine';
 import { Log } from '../log';
 import { unlockKeys } from '../tls/context';
 import { PassphraseBook, terminalAsker } from '../tls/passphrase';
-import { daemonSecrets, daemonStatusPipe, rewindableDescriptor, spawnDaemon, type DaemonStatus } from './daemon';
+import { daemonSecrets, daemonStatusPipe, spawnDaemon, type DaemonStatus } from './daemon';
 import { StartupError } from '../errors';
 import { configFailureLines, contextFailureLines } from './failures';
 import { readOpenFilesLimit } from '../engine/limits';
 import { limitLine } from './limits';
-import { nativeAddon } from './native';
+import { nativeAddon } from '../native';
 import { confine } from './privileges';
 import { startupBanner } from './banner';
 import { WorkersPrimary } from './primary';
@@ -61,9 +62,9 @@ export async function run(request: RunRequest): Promise<number> {
   try {
     if (fd !== undefined) {
       log.write(5, 'ui', `Reading configuration from descriptor ${fd}`);
-      // The text may be handed on (to a daemon child, to workers): keep it readable again behind fd.
-      configBytes = rewindableDescriptor(fd);
-      config = loadConfig({ fd });
+      // Read once into memory: the text is handed on (to a daemon child, to workers) from here.
+      configBytes = readConfigDescriptor(fd);
+      config = loadConfigText(decodeConfigBytes(configBytes), String(fd));
     } else {
       const file = request.configFile ?? DEFAULT_CONFIG_FILE;
       log.write(5, 'ui', `Reading configuration from file ${safeRealpath(file)}`);
@@ -110,14 +111,24 @@ function safeRealpath(file: string): string {
   }
 }
 
-/** stdin/stdout as one duplex: the inetd socket itself, or two pipes (tests, `socat EXEC:`). */
+/**
+ * stdin/stdout as one duplex: the inetd socket itself when fd 0 and fd 1 are that one socket;
+ * else reads from fd 0 and writes to fd 1, whatever they are (two pipes, or the two socketpairs
+ * a parent such as Node's or older Python's subprocess makes: replies must go to fd 1).
+ */
 function stdioDuplex(): Duplex {
-  try {
-    if (fstatSync(0).isSocket()) return new Socket({ fd: 0, readable: true, writable: true });
-  } catch {
-    // Not a socket: fall through to the two-stream form.
-  }
+  if (oneSocket(0, 1)) return new Socket({ fd: 0, readable: true, writable: true });
   return Duplex.from({ readable: createReadStream('', { fd: 0 }), writable: createWriteStream('', { fd: 1 }) });
+}
+
+/** Do both descriptors refer to the same socket (inetd's dup'ed connection)? */
+function oneSocket(a: number, b: number): boolean {
+  try {
+    const [first, second] = [fstatSync(a), fstatSync(b)];
+    return first.isSocket() && first.dev === second.dev && first.ino === second.ino;
+  } catch {
+    return false;
+  }
 }
 
 /**

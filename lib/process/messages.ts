@@ -34,7 +34,9 @@ export type Command =
   | { readonly cmd: 'listConnections' }
   /** `metrics`: the worker's registry as JSON (prom-client's getMetricsAsJSON). */
   | { readonly cmd: 'metrics' }
-  | { readonly cmd: 'terminate' };
+  | { readonly cmd: 'terminate' }
+  /** TIMEOUTdrain: stop accepting, let the tunnels end for up to `seconds`, then exit (`terminate` meanwhile: at once). */
+  | { readonly cmd: 'drain'; readonly seconds: number };
 
 /** Worker → primary. */
 export type WorkerEvent =
@@ -47,8 +49,43 @@ export type WorkerEvent =
   | { readonly event: 'connections'; readonly list: readonly ActiveConnection[] }
   | { readonly event: 'metrics'; readonly json: readonly unknown[] };
 
+/*
+ * Validation. Workers run as the service user: the primary, which keeps root, takes nothing
+ * from them on trust. Every event type has one validator of its shape below; a message that
+ * names no known event, or fails its validator, is dropped (and reported by the caller).
+ * A new event type adds its row: the table must cover every `event` of WorkerEvent.
+ */
+type Fields = Readonly<Record<string, unknown>>;
+
+const isString = (value: unknown): value is string => typeof value === 'string';
+const isCount = (value: unknown): boolean => Number.isSafeInteger(value) && (value as number) >= 0;
+const isStringList = (value: unknown): boolean => Array.isArray(value) && value.every(isString);
+const isConnection = (value: unknown): boolean => typeof value === 'object' && value !== null &&
+  isString((value as Fields).service) && isString((value as Fields).id) &&
+  isCount((value as Fields).sentToTls) && isCount((value as Fields).sentToSocket);
+
+/** One series of prom-client's getMetricsAsJSON: name, help, type, aggregator, and values with labels. */
+const isMetric = (value: unknown): boolean => typeof value === 'object' && value !== null &&
+  isString((value as Fields).name) && isString((value as Fields).help) && isString((value as Fields).type) &&
+  isString((value as Fields).aggregator) && Array.isArray((value as Fields).values) &&
+  ((value as Fields).values as unknown[]).every((v) => typeof v === 'object' && v !== null &&
+    typeof (v as Fields).value === 'number' && typeof (v as Fields).labels === 'object' && (v as Fields).labels !== null);
+
+const WORKER_EVENT_SHAPES: { readonly [K in WorkerEvent['event']]: (message: Fields) => boolean } = {
+  waiting: () => true,
+  ready: () => true,
+  failed: (m) => isStringList(m.lines),
+  reloaded: (m) => m.failure === null || isStringList(m.failure),
+  connections: (m) => Array.isArray(m.list) && m.list.every(isConnection),
+  metrics: (m) => Array.isArray(m.json) && m.json.every(isMetric),
+};
+
+/** True when `message` is a worker event of a known type with that type's shape. */
 export function isWorkerEvent(message: unknown): message is WorkerEvent {
-  return typeof message === 'object' && message !== null && typeof (message as { event?: unknown }).event === 'string';
+  if (typeof message !== 'object' || message === null || Array.isArray(message)) return false;
+  const event = (message as Fields).event;
+  if (!isString(event) || !Object.hasOwn(WORKER_EVENT_SHAPES, event)) return false;
+  return WORKER_EVENT_SHAPES[event as WorkerEvent['event']](message as Fields);
 }
 
 export function isCommand(message: unknown): message is Command {

@@ -10,13 +10,18 @@
  * itself to every worker and each worker accepts from it directly; the kernel wakes one
  * of them per connection. Node's default, round-robin (SCHED_RR, or
  * NODE_CLUSTER_SCHED_POLICY=rr), has the primary accept every connection and pass it on,
- * which costs the primary CPU on every connection.
+ * which costs the primary CPU on every connection. Only the addresses in `granted` are bound
+ * (process/bindguard): a worker asking for another is killed, and replaced.
+ *
+ * Every message from a worker is checked against its type's shape (process/messages) before
+ * the primary acts on it; one that fails is dropped and logged.
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { ActiveConnection } from '../engine/engine';
 import { StartupError } from '../errors';
 import type { LogWriter } from '../log';
 import type { MetricsJson } from '../metrics/endpoint';
+import { guardBinds, type BindKey } from './bindguard';
 import { isWorkerEvent, type Command, type WorkerEvent } from './messages';
 
 /** How long a worker that stopped answering gets before it is killed / left out. */
@@ -84,6 +89,8 @@ export class WorkerPool {
   #setup: WorkerSetup;
   #stopping = false;
   readonly #restartTimers = new Set<NodeJS.Timeout>();
+  /** The listening addresses workers may have bound (set from the configuration before they ask). */
+  granted: ReadonlySet<BindKey> = new Set();
 
   constructor(readonly log: LogWriter, setup: WorkerSetup) {
     this.#setup = setup;
@@ -112,6 +119,14 @@ export class WorkerPool {
     const worker = cluster.fork();
     const member: Member = { worker, pid: worker.process.pid ?? 0, startedAt: Date.now(), ready: false };
     this.#members.set(worker.id, member);
+    const name = `Worker ${worker.id} (pid ${member.pid})`;
+    guardBinds(worker, () => this.granted, (key) => {
+      this.log.write(3, 'ui', `${name} asked to bind ${key}, which the configuration does not name: killed`);
+      worker.process.kill('SIGKILL');
+    });
+    worker.on('message', (message: unknown) => {
+      if (!isWorkerEvent(message)) this.log.write(4, 'ui', `${name} sent a message of no known shape: dropped`);
+    });
     return new Promise((resolve, reject) => {
       const done = () => {
         worker.off('message', onMessage);
@@ -248,7 +263,16 @@ export class WorkerPool {
   }
 
   /** Tells every worker to stop (tunnels dropped, as on TERM) and resolves when all have exited. */
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
+    return this.#end({ cmd: 'terminate' }, STOP_BACKSTOP_MS);
+  }
+
+  /** Tells every worker to drain for up to `seconds` and resolves when all have exited; `stop()` meanwhile ends it. */
+  drain(seconds: number): Promise<void> {
+    return this.#end({ cmd: 'drain', seconds }, seconds * 1000 + STOP_BACKSTOP_MS);
+  }
+
+  async #end(command: Command, backstopMs: number): Promise<void> {
     this.#stopping = true;
     for (const timer of this.#restartTimers) clearTimeout(timer);
     this.#restartTimers.clear();
@@ -256,13 +280,13 @@ export class WorkerPool {
     await Promise.all(members.map((member) => new Promise<void>((resolve) => {
       const { worker } = member;
       if (worker.isDead()) return resolve();
-      const backstop = setTimeout(() => worker.process.kill('SIGKILL'), STOP_BACKSTOP_MS);
+      const backstop = setTimeout(() => worker.process.kill('SIGKILL'), backstopMs);
       worker.once('exit', () => {
         clearTimeout(backstop);
         resolve();
       });
       // A worker still starting has no command handler yet: TERM ends it (its default action).
-      if (member.ready) this.#send(worker, { cmd: 'terminate' });
+      if (member.ready) this.#send(worker, command);
       else worker.process.kill('SIGTERM');
     })));
     this.#members.clear();

@@ -9,11 +9,12 @@
  * own pid, and then supervises: a worker that dies is logged and replaced; HUP, USR1, USR2
  * and TERM/INT/QUIT are carried out by all workers. It keeps root (when started as root)
  * because replacements must read the keys and the primary binds the sockets workers ask
- * for; chroot and the privilege drop happen in each worker. Files the configuration names
- * inside the chroot (`pid`, `output`) are opened by the primary at the same place from outside.
+ * for (those of the configuration only: process/bindguard); chroot and the privilege drop happen in each worker. Files the configuration names
+ * inside the chroot (`pid`, `output`) are opened by the primary at the same place from outside,
+ * and always with the rights of the `setuid`/`setgid` user (process/privileges `withIdentity`):
+ * as root it would follow whatever symlink that user planted in its own directories.
  */
 import cluster from 'node:cluster';
-import { chownSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/model';
 import { Engine } from '../engine/engine';
@@ -22,6 +23,9 @@ import { StartupError } from '../errors';
 import type { Log, LogSettings } from '../log';
 import type { MetricsJson } from '../metrics/endpoint';
 import type { Server } from './serve';
+import { grantedBinds } from './bindguard';
+import { PidFile } from './pidfile';
+import { identityOf, withIdentity } from './privileges';
 import { settingsFor } from './startup';
 import { newTicketSecret } from './ticketkeys';
 import type { PassphraseBook } from '../tls/passphrase';
@@ -48,16 +52,11 @@ function primarySettings(config: Config, stderr: boolean): LogSettings {
 }
 
 /**
- * Runs `open` (the primary opening or reopening its log file). A file it creates, as root,
- * is handed to the configured user, so the workers can open it after their privilege drop.
+ * Runs `open` (the primary opening or reopening its log file) with the rights of the user the
+ * workers run as: a file it creates is theirs, and `Cannot open log file` where they could not.
  */
-function withLogFileForWorkers(config: Config, output: string | null, open: () => void): void {
-  const created = output !== null && !existsSync(output);
-  open();
-  const { setuid, setgid } = config.global;
-  if (created && output !== null && existsSync(output) && (setuid !== null || setgid !== null)) {
-    chownSync(output, setuid ?? -1, setgid ?? -1);
-  }
+function asWorkerUser(config: Config, open: () => void): void {
+  withIdentity(identityOf(config.global), open);
 }
 
 /** The primary of `workers = N`: serves through its pool of workers. */
@@ -102,29 +101,34 @@ export class WorkersPrimary implements Server {
   async start(config: Config): Promise<void> {
     const shown = this.#log.startupLines().map((line) => line.slice(4));
     const settings = primarySettings(config, this.#stderr);
-    withLogFileForWorkers(config, settings.output, () => this.#log.open(settings));
+    asWorkerUser(config, () => this.#log.open(settings));
     removeStaleSocketFiles(config, null);
+    this.#pool.granted = await grantedBinds(config);
     this.#pool.setup = this.#workerSetup();
     await this.#pool.startAll(this.#count, shown);
   }
 
-  pidPath(config: Config, pid: string): string {
-    return outsideJail(config, pid);
+  pidFile(config: Config, pid: string): PidFile {
+    return new PidFile(outsideJail(config, pid), process.pid, identityOf(config.global));
   }
 
   async reload(next: Config, bytes: Buffer, running: Config): Promise<void> {
     this.check(next);
     const settings = primarySettings(next, this.#stderr);
-    withLogFileForWorkers(next, settings.output, () => this.#log.reconfigure(settings));
+    asWorkerUser(next, () => this.#log.reconfigure(settings));
     removeStaleSocketFiles(next, running);
+    const [before, after] = [this.#pool.granted, await grantedBinds(next)];
+    this.#pool.granted = new Set([...before, ...after]);
     const { failures, reloaded } = await this.#pool.reload(this.#workerSetup(bytes));
     if (failures.length > 0) {
       // Some workers could not take it: every worker goes back to the running configuration.
       await this.#pool.revert(reloaded, this.#workerSetup());
-      this.#log.reconfigure(primarySettings(running, this.#stderr));
+      this.#pool.granted = before;
+      asWorkerUser(running, () => this.#log.reconfigure(primarySettings(running, this.#stderr)));
       throw new StartupError(failures.flat());
     }
     this.#configBytes = bytes;
+    this.#pool.granted = after;
     this.#pool.setup = this.#workerSetup();
     if (next.global.workers !== this.#count) {
       this.#log.write(4, 'ui', `workers = ${next.global.workers} takes effect at the next start; ${this.#count} workers keep running`);
@@ -132,7 +136,7 @@ export class WorkersPrimary implements Server {
   }
 
   reopenLog(config: Config): void {
-    withLogFileForWorkers(config, primarySettings(config, this.#stderr).output, () => this.#log.reopen());
+    asWorkerUser(config, () => this.#log.reopen());
     this.#pool.broadcast({ cmd: 'reopenLog' });
   }
 
@@ -146,5 +150,9 @@ export class WorkersPrimary implements Server {
 
   metrics(): Promise<MetricsJson[]> {
     return this.#pool.metrics();
+  }
+
+  drain(seconds: number): Promise<void> {
+    return this.#pool.drain(seconds);
   }
 }

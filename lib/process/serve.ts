@@ -15,7 +15,8 @@ import type { Log } from '../log';
 import type { DaemonStatus } from './daemon';
 import { StartupError } from '../errors';
 import { configFailureLines, contextFailureLines } from './failures';
-import { PidFile } from './pidfile';
+import type { PidFile } from './pidfile';
+import { drainState } from './drain';
 import { readReloadSource, serveUntilTerminated, settingsFor, startup, type LinePrinter } from './startup';
 
 /** What serves the connections: an engine in this process, or a pool of workers. */
@@ -24,8 +25,8 @@ export interface Server {
   check(config: Config): void;
   /** Serves the configuration just checked: listening, confined, its log open. */
   start(config: Config): Promise<void>;
-  /** The configuration's `pid` file as this process reaches it. */
-  pidPath(config: Config, pid: string): string;
+  /** The configuration's `pid` file as this process reaches it (and with whose rights). */
+  pidFile(config: Config, pid: string): PidFile;
   /** Switches from `running` to `next` (read as `bytes`), checking it first; throws its error lines, `running` kept. */
   reload(next: Config, bytes: Buffer, running: Config): Promise<void>;
   /** SIGUSR1: the log file opened again (after a rotation). */
@@ -34,6 +35,8 @@ export interface Server {
   activeConnections(): readonly ActiveConnection[] | Promise<readonly ActiveConnection[]>;
   /** Stops serving: listeners closed, tunnels dropped (as on TERM). */
   stop(): Promise<void>;
+  /** `TIMEOUTdrain`: listeners closed at once, tunnels given up to `seconds` to end; `stop()` meanwhile ends it. */
+  drain(seconds: number): Promise<void>;
   /** The serving processes' `stunnel_*` series (`metrics`), one list per process; empty when not metered. */
   metrics(): Promise<MetricsJson[]>;
 }
@@ -84,7 +87,7 @@ export async function serveDaemon(request: DaemonRequest, server: Server): Promi
     }
     const pid = config.global.pid;
     if (pid !== null) {
-      pidFile = new PidFile(server.pidPath(config, pid));
+      pidFile = server.pidFile(config, pid);
       pidFile.create();
       log.write(7, 'ui', `Created pid file ${pid}`);
     }
@@ -119,16 +122,15 @@ export async function serveDaemon(request: DaemonRequest, server: Server): Promi
     metrics?.reloaded(true);
   };
   const endpoint = metrics as MetricsEndpoint | null;
-  return serveUntilTerminated(log, status, pidFile, {
+  // TIMEOUTdrain: health checks answer `503 draining` from the drain's first moment.
+  if (endpoint !== null) drainState.once('draining', () => endpoint.setDraining(true));
+  const code = await serveUntilTerminated(log, status, pidFile, {
     reload,
     reopenLog: () => server.reopenLog(config),
     activeConnections: () => server.activeConnections(),
-  }, async () => {
-    // The drain starts here: health checks fail first (TIMEOUTdrain's wait goes between these two).
-    endpoint?.setDraining(true);
-    await server.stop();
-    await endpoint?.close();
-  });
+  }, server, () => config.global.drainTimeout);
+  await endpoint?.close();
+  return code;
 }
 
 function sameAddress(a: Config['global']['metrics'], b: Config['global']['metrics']): boolean {

@@ -20,7 +20,7 @@ export interface SignalActions {
   reopenLog(): void;
   /** SIGUSR2 (a promise when the connections live in worker processes). */
   activeConnections(): readonly ActiveConnection[] | Promise<readonly ActiveConnection[]>;
-  /** TERM/INT/QUIT, after the line is logged. */
+  /** TERM/INT/QUIT (the action logs `terminationLine`, at once or at the end of a drain). */
   terminate(signal: TerminationSignal): void;
 }
 
@@ -57,11 +57,7 @@ export function installSignalHandlers(log: LogWriter, actions: SignalActions): (
     }],
   ];
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGQUIT'] as const) {
-    handlers.push([signal, () => {
-      const line = terminationLine(signal);
-      log.write(line.level, 'ui', line.text);
-      actions.terminate(signal);
-    }]);
+    handlers.push([signal, () => actions.terminate(signal)]);
   }
   for (const [signal, handler] of handlers) process.on(signal, handler);
   return () => {

@@ -10,6 +10,7 @@ import type { Log } from '../log';
 import type { MetricsJson } from '../metrics/endpoint';
 import { PromMeter } from '../metrics/meter';
 import type { PassphraseBook } from '../tls/passphrase';
+import { PidFile } from './pidfile';
 import { confine } from './privileges';
 import type { Server } from './serve';
 import { settingsFor } from './startup';
@@ -42,8 +43,9 @@ export class SingleProcess implements Server {
     this.#log.open(settingsFor(config, this.#stderr));
   }
 
-  pidPath(_config: Config, pid: string): string {
-    return pid;
+  /** Written after the privilege drop: already with the dropped user's rights. */
+  pidFile(_config: Config, pid: string): PidFile {
+    return new PidFile(pid);
   }
 
   async reload(next: Config): Promise<void> {
@@ -67,6 +69,10 @@ export class SingleProcess implements Server {
 
   async metrics(): Promise<MetricsJson[]> {
     return this.#meter ? [await this.#meter.registry.getMetricsAsJSON()] : [];
+  }
+
+  drain(seconds: number): Promise<void> {
+    return this.#engine.drain(seconds);
   }
 
   #takeChecked(): Prepared {

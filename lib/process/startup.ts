@@ -11,7 +11,9 @@ import { logSettingsFrom, type Log, type LogSettings } from '../log';
 import type { DaemonStatus } from './daemon';
 import { messagesOf } from './failures';
 import type { PidFile } from './pidfile';
-import { installSignalHandlers, type SignalActions, type TerminationSignal } from './signals';
+import { drainState } from './drain';
+import { systemdNotifier } from './notify';
+import { installSignalHandlers, terminationLine, type SignalActions, type TerminationSignal } from './signals';
 
 /** Where start-up lines end up: our stderr, or the daemon parent's through the status pipe. */
 export type LinePrinter = (text: string) => void;
@@ -57,18 +59,52 @@ export function readReloadSource(source: string): Buffer {
   }
 }
 
+/** What serveUntilTerminated needs of the server: to stop at once, or to drain (TIMEOUTdrain). */
+export interface Stoppable {
+  stop(): Promise<void>;
+  drain(seconds: number): Promise<void>;
+}
+
 /**
  * The running phase after a successful start: signals handled, `Accepting new connections`,
- * the daemon parent told; on TERM/INT/QUIT `shutdown()` runs, then the pid file goes and
+ * the daemon parent and systemd told; on TERM/INT/QUIT the server stops (the termination
+ * line first), or with `TIMEOUTdrain` drains (`Draining N connection(s) for up to S s`, the
+ * termination line at its end; a second signal stops at once). Then the pid file goes and
  * the log closes. Resolves with the exit code.
  */
 export async function serveUntilTerminated(
   log: Log, status: DaemonStatus | null, pidFile: PidFile | null,
-  actions: Omit<SignalActions, 'terminate'>, shutdown: () => Promise<void>,
+  actions: Omit<SignalActions, 'terminate'>, server: Stoppable, drainSeconds: () => number,
 ): Promise<number> {
+  const notifier = systemdNotifier(log);
   let terminated: (signal: TerminationSignal) => void = () => undefined;
   const termination = new Promise<TerminationSignal>((resolve) => (terminated = resolve));
-  const uninstall = installSignalHandlers(log, { ...actions, terminate: (signal) => terminated(signal) });
+  let first: TerminationSignal | null = null;
+  let stopping: Promise<void> | null = null;
+  let draining = false;
+  const terminate = (signal: TerminationSignal): void => {
+    if (first === null) {
+      first = signal;
+      terminated(signal);
+    } else if (draining) {
+      // A second signal during a drain: drop what is left now.
+      stopping ??= server.stop();
+    }
+  };
+  const uninstall = installSignalHandlers(log, {
+    ...actions,
+    reload: async () => {
+      // Once stopping (a drain under way), a reload would bind the listeners again: ignored.
+      if (first !== null) return;
+      notifier.reloading();
+      try {
+        await actions.reload();
+      } finally {
+        notifier.ready();
+      }
+    },
+    terminate,
+  });
   process.on('uncaughtException', (error) => {
     log.write(3, 'ui', `Internal error: ${error.stack ?? error.message}`);
     pidFile?.remove();
@@ -77,10 +113,26 @@ export async function serveUntilTerminated(
   });
   log.write(6, 'ui', 'Accepting new connections');
   status?.ready();
+  notifier.ready();
 
-  await termination;
-  await shutdown().catch((error) => log.write(3, 'ui', `Shutdown: ${messagesOf(error)[0]}`));
+  const signal = await termination;
+  notifier.stopping();
+  const line = terminationLine(signal);
+  const seconds = drainSeconds();
+  if (seconds > 0) {
+    draining = true;
+    drainState.start(seconds);
+    const count = (await actions.activeConnections()).length;
+    log.write(5, 'ui', `Draining ${count} connection(s) for up to ${seconds} s`);
+    await server.drain(seconds).catch((error) => log.write(3, 'ui', `Shutdown: ${messagesOf(error)[0]}`));
+    await stopping;
+    log.write(line.level, 'ui', line.text);
+  } else {
+    log.write(line.level, 'ui', line.text);
+    await server.stop().catch((error) => log.write(3, 'ui', `Shutdown: ${messagesOf(error)[0]}`));
+  }
   uninstall();
+  notifier.close();
   pidFile?.remove();
   log.close();
   return 0;

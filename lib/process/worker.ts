@@ -18,7 +18,7 @@ import { Log, logSettingsFrom, type LogSettings } from '../log';
 import { PromMeter } from '../metrics/meter';
 import { configFailureLines } from './failures';
 import { isCommand, type Command, type WorkerEvent } from './messages';
-import { nativeAddon } from './native';
+import { nativeAddon } from '../native';
 import { confine } from './privileges';
 import { shareTicketKeys } from './ticketkeys';
 
@@ -126,10 +126,17 @@ export async function runWorker(): Promise<number> {
   };
 
   return new Promise<number>((resolve) => {
-    const stop = async () => {
+    let stopping = false;
+    /** Ends serving: at once, or after a drain; a `terminate` during a drain drops what is left. */
+    const stop = async (drainSeconds = 0) => {
+      if (stopping) {
+        await engine.close().catch(() => undefined);
+        return;
+      }
+      stopping = true;
+      process.off('SIGTERM', onTerm);
+      await (drainSeconds > 0 ? engine.drain(drainSeconds) : engine.close()).catch(() => undefined);
       process.off('message', onCommand);
-      process.off('SIGTERM', stop);
-      await engine.close().catch(() => undefined);
       log.close();
       // Leaving the IPC channel ends the worker (cluster exits a worker whose primary link closed).
       process.disconnect?.();
@@ -143,12 +150,14 @@ export async function runWorker(): Promise<number> {
         case 'listConnections': send({ event: 'connections', list: engine.activeConnections() }); break;
         case 'metrics': void sendMetrics(meter); break;
         case 'terminate': void stop(); break;
+        case 'drain': void stop(message.seconds); break;
         case 'start': break;
       }
     };
     process.on('message', onCommand);
     // TERM sent to this worker alone (not through the primary): stop; the primary starts another.
-    process.on('SIGTERM', stop);
+    const onTerm = () => void stop();
+    process.on('SIGTERM', onTerm);
     // The start-up lines first: the primary logs its own once the workers are ready.
     log.flush();
     send({ event: 'ready' });

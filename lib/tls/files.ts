@@ -41,6 +41,12 @@ export function pemCertificates(text: string): string[] {
   return text.match(PEM_CERT) ?? [];
 }
 
+/** The first PEM private key block (PKCS#8, RSA, EC, encrypted…) in `text`, or null. */
+export function pemPrivateKey(text: string): string | null {
+  const m = /-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----[\s\S]*?-----END \1PRIVATE KEY-----/.exec(text);
+  return m ? m[0] : null;
+}
+
 function directoryFiles(what: string, dir: string): string[] {
   let names: string[];
   try {

@@ -6,20 +6,12 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadConfigText } from '../../lib/config/load';
-import { ConfigError } from '../../lib/errors';
 import { OPTIONS, optionByName } from '../../lib/config/options';
+import { configErrors } from '../helpers/config';
 import { pki } from '../helpers/pki';
 
 const p = pki();
-const errorsOf = (text: string): readonly string[] => {
-  try {
-    loadConfigText(text, '/c.conf');
-  } catch (err) {
-    assert.ok(err instanceof ConfigError);
-    return err.messages;
-  }
-  assert.fail('expected a ConfigError');
-};
+const errorsOf = configErrors;
 
 describe('build', () => {
   test('global service options are defaults; scalars overridden, lists appended', () => {
@@ -84,6 +76,13 @@ describe('build', () => {
     assert.ok(texts.includes('3 No trusted certificates found'));
     assert.ok(texts.includes('4 Service [s] needs authentication to prevent MITM attacks'));
     assert.ok(texts.includes('5 /c.conf:1: "stack = 65536": ignored: Node.js manages its own thread stacks'));
+  });
+
+  test('pty = yes is refused by name (no pseudo terminal), pty = no loads', () => {
+    const base = `[s]\ncert = ${p.serverCombined}\naccept = 0\nexec = /bin/cat\n`;
+    assert.deepEqual(errorsOf(`${base}pty = yes\n`),
+      ["/c.conf:5: \"pty = yes\": Not supported by stunnel-ts: a pseudo terminal for 'exec' is not implemented; the program gets pipes"]);
+    assert.equal(loadConfigText(`${base}pty = no\n`, '/c.conf').services.length, 1);
   });
 
   test('protocol: proxy, socks, smtp, pop3, imap, pgsql (server), smtp/pop3/imap/pgsql/connect (client) supported, other known refused with the reason, unknown as stunnel', () => {

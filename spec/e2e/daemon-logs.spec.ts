@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { nativeAddon } from '../../lib/process/native';
+import { nativeAddon } from '../../lib/native';
 import { SYSLOG_PATH_ENV } from '../../lib/log';
 import { pidFrom, runToExit, stopDaemon, waitForLine } from '../process/harness';
 import { EchoBench } from '../process/echo-bench';

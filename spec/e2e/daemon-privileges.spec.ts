@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, statSync } from 'node:fs';
 import { exchange } from '../helpers/config';
-import { nativeAddon } from '../../lib/process/native';
+import { nativeAddon } from '../../lib/native';
 import { assertConfined, pidFrom, stopDaemon, tlsClient, waitForLine } from '../process/harness';
 import { EchoBench } from '../process/echo-bench';
 

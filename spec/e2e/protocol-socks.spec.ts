@@ -11,7 +11,7 @@
  */
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server } from 'node:net';
@@ -21,29 +21,12 @@ import type { Running } from '../helpers/daemon';
 import { exchange } from '../helpers/config';
 import { ProtocolPeers } from '../helpers/protocols';
 import { nextLine } from '../process/harness';
+import { inOwnNamespace } from '../helpers/netns';
 
-const INSIDE = 'STUNNEL_TS_IN_NETNS';
 /** Not loopback, so a SOCKS server may connect to it; only inside this file's own namespace. */
 const HOST = '10.77.0.1';
 
-if (process.env[INSIDE] !== '1') {
-  test('the SOCKS scenario, run in a network namespace of its own', (t) => {
-    const probe = spawnSync('unshare', ['-n', 'true']);
-    if (probe.status !== 0) {
-      t.skip(`cannot create a network namespace here (unshare -n: ${String(probe.stderr).trim() || probe.error?.message})`);
-      return;
-    }
-    // A run of its own, not a child of this runner (which would report to it, not to stdout).
-    const { NODE_TEST_CONTEXT: _context, ...env } = process.env;
-    const run = spawnSync('unshare', ['-n', process.execPath, '--test', '--test-reporter=spec', __filename], {
-      env: { ...env, [INSIDE]: '1' }, encoding: 'utf8', timeout: 120_000,
-    });
-    assert.equal(run.status, 0, `${run.stdout}\n${run.stderr}`);
-    assert.match(run.stdout, /ℹ fail 0/);
-  });
-} else {
-  inside();
-}
+if (inOwnNamespace(__filename, 'the SOCKS scenario, run in a network namespace of its own', { peers: ['stunnel4', 'curl'] })) inside();
 
 function inside(): void {
   const p = pki();
@@ -53,6 +36,10 @@ function inside(): void {
   let plainSocksPort: number;
   let httpPort: number;
   let echoPort: number;
+  /** Services of the host bound to loopback only, and how many connections reached them. */
+  let local4Port: number;
+  let local6Port: number;
+  let localReached = 0;
   let daemon: Running;
   const daemonLines = () => daemon.lines;
 
@@ -68,6 +55,13 @@ function inside(): void {
     }
     httpPort = (http.address() as { port: number }).port;
     echoPort = (echo.address() as { port: number }).port;
+    const local = (host: string) => new Promise<number>((resolve) => {
+      const server = createServer((s) => { localReached++; s.destroy(); });
+      servers.push(server);
+      server.listen(0, host, () => resolve((server.address() as { port: number }).port));
+    });
+    local4Port = await local('127.0.0.1');
+    local6Port = await local('::1');
     const ours = await peers.stunnelTs('socks', `[socks]\nprotocol = socks\naccept = 127.0.0.1:0\ncert = ${p.serverCert}\nkey = ${p.serverKey}\n`);
     socksPort = ours.port;
     daemon = ours.daemon;
@@ -151,6 +145,8 @@ function inside(): void {
         ['0500', `05020004${'00'.repeat(15)}010050`], /SOCKS connection to the IPv6 loopback rejected$/, 'closed'],
       ['SOCKS4 to the IPv4 loopback', [Buffer.concat([Buffer.from([4, 1]), port(80), ipv4('127.0.0.1'), Buffer.from([0])])],
         ['005b00507f000001'], /SOCKS connection to the IPv4 loopback rejected$/, 'closed'],
+      ['SOCKS5 an empty name', [Buffer.from([5, 1, 0]), Buffer.from([5, 1, 0, 3, 0, 0, 80])],
+        ['0500', '05040001000000000000'], /SOCKS5 failed to resolve ""$/, 'closed'],
       ['an HTTP request instead of SOCKS', [Buffer.from('GET / HTTP/1.1\r\n\r\n')], [], /Unsupported SOCKS version 0x47$/, 'reset'],
     ];
     for (const [name, steps, replies, line, status] of refusals) {
@@ -180,5 +176,44 @@ function inside(): void {
       await reset;
       r.socket.destroy();
     });
+  });
+
+  describe('the host itself in every spelling: refused after resolution, nothing reaches a loopback-only service', () => {
+    const name = (host: string) => Buffer.concat([Buffer.from([host.length]), Buffer.from(host)]);
+    const v6 = (hex: string) => Buffer.from(hex, 'hex');
+    const mapped = (v4hex: string) => `00000000000000000000ffff${v4hex}`;
+    // [what, request steps, expected replies (hex), the LOG3 line]
+    const attacks: Array<[string, () => Buffer[], () => string[], RegExp]> = [
+      ['SOCKS5 IPv4 0.0.0.0', () => [Buffer.from([5, 1, 0]), Buffer.concat([Buffer.from([5, 1, 0, 1]), ipv4('0.0.0.0'), port(local4Port)])],
+        () => ['0500', `0502000100000000${port(local4Port).toString('hex')}`], /SOCKS connection to the IPv4 unspecified address rejected$/],
+      ['SOCKS5 IPv6 ::ffff:0.0.0.0', () => [Buffer.from([5, 1, 0]), Buffer.concat([Buffer.from([5, 1, 0, 4]), v6(mapped('00000000')), port(local4Port)])],
+        () => ['0500', `05020004${mapped('00000000')}${port(local4Port).toString('hex')}`], /SOCKS connection to the IPv4 unspecified address rejected$/],
+      ['SOCKS5 IPv6 ::ffff:127.0.0.1 (stunnel 5.68 lets it through)', () => [Buffer.from([5, 1, 0]), Buffer.concat([Buffer.from([5, 1, 0, 4]), v6(mapped('7f000001')), port(local4Port)])],
+        () => ['0500', `05020004${mapped('7f000001')}${port(local4Port).toString('hex')}`], /SOCKS connection to the IPv4 loopback rejected$/],
+      ['SOCKS5 the name "0"', () => [Buffer.from([5, 1, 0]), Buffer.concat([Buffer.from([5, 1, 0, 3]), name('0'), port(local4Port)])],
+        () => ['0500', `0502000100000000${port(local4Port).toString('hex')}`], /SOCKS connection to the IPv4 unspecified address rejected$/],
+      ['SOCKS5 the name "2130706433" (127.0.0.1 as one number)', () => [Buffer.from([5, 1, 0]), Buffer.concat([Buffer.from([5, 1, 0, 3]), name('2130706433'), port(local4Port)])],
+        () => ['0500', `050200017f000001${port(local4Port).toString('hex')}`], /SOCKS connection to the IPv4 loopback rejected$/],
+      ['SOCKS5 IPv6 :: to a [::1]-only service', () => [Buffer.from([5, 1, 0]), Buffer.concat([Buffer.from([5, 1, 0, 4]), Buffer.alloc(16), port(local6Port)])],
+        () => ['0500', `05020004${'00'.repeat(16)}${port(local6Port).toString('hex')}`], /SOCKS connection to the IPv6 unspecified address rejected$/],
+      ['SOCKS4 0.0.0.0', () => [Buffer.concat([Buffer.from([4, 1]), port(local4Port), ipv4('0.0.0.0'), Buffer.from([0])])],
+        () => [`005b${port(local4Port).toString('hex')}00000000`], /SOCKS connection to the IPv4 unspecified address rejected$/],
+      ['SOCKS4a the name "0"', () => [Buffer.concat([Buffer.from([4, 1]), port(local4Port), ipv4('0.0.0.1'), Buffer.from([0]), Buffer.from('0'), Buffer.from([0])])],
+        () => [`005b${port(local4Port).toString('hex')}00000000`], /SOCKS connection to the IPv4 unspecified address rejected$/],
+    ];
+    for (const [what, steps, replies, line] of attacks) {
+      test(`${what}: refusal reply, one LOG3 line, Connection closed, the service not reached`, async () => {
+        const before = daemonLines().length;
+        const ended = nextLine(daemon, /LOG5\[\d+\]: Connection closed: 0 byte/);
+        const r = await rawSocks(steps());
+        await ended;
+        r.socket.destroy();
+        assert.deepEqual(r.replies.map((b) => b.toString('hex')), replies());
+        const logged = daemonLines().slice(before);
+        assert.equal(logged.filter((l) => /LOG3\[/.test(l) && line.test(l)).length, 1, logged.join('\n'));
+        assert.equal(logged.filter((l) => /s_connect|connected remote server/.test(l)).length, 0, logged.join('\n'));
+        assert.equal(localReached, 0);
+      });
+    }
   });
 }

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readlinkSync, renameSync, statSync } from 'node:fs';
 import { exchange } from '../helpers/config';
-import { nativeAddon } from '../../lib/process/native';
+import { nativeAddon } from '../../lib/native';
 import { assertConfined, linesMatching, pidFrom, procStatus, stopDaemon, tlsClient, waitForLine } from '../process/harness';
 import { EchoBench } from '../process/echo-bench';
 import { onlyWorker } from '../process/workers-harness';

@@ -3,6 +3,7 @@
  * In-process engine fixtures: a configuration from stunnel.conf text, an Engine with a
  * memory log that tests can wait on, echo/sink backends, and hashing transfers.
  */
+import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -10,6 +11,7 @@ import { join } from 'node:path';
 import { loadConfigText } from '../../lib/config/load';
 import type { Config, LogLevel } from '../../lib/config/model';
 import { Engine } from '../../lib/engine/engine';
+import { ConfigError } from '../../lib/errors';
 import type { LogWriter } from '../../lib/log';
 import { tempDir } from './daemon';
 
@@ -84,6 +86,17 @@ let confDir: string | null = null;
 export function configFrom(text: string): Config {
   confDir ??= tempDir('stunnel-ts-conf-');
   return loadConfigText(text.replace(/^[ \t]+/gm, ''), join(confDir, 'test.conf'));
+}
+
+/** The error lines of a configuration that must not load (loaded as `/c.conf`); fails the test if it loads. */
+export function configErrors(text: string): readonly string[] {
+  try {
+    loadConfigText(text, '/c.conf');
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    return err.messages;
+  }
+  assert.fail('expected a ConfigError');
 }
 
 export interface RunningEngine {

@@ -23,6 +23,7 @@ export const PEERS = {
   tinyproxy: 'tinyproxy',
   ip: 'iproute2',
   unshare: 'util-linux',
+  mount: 'mount',
   sslscan: 'sslscan',
   haproxy: 'haproxy',
   nginx: 'nginx-light',

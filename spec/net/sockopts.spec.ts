@@ -9,7 +9,7 @@ import * as net from 'node:net';
 import type { SocketOption } from '../../lib/config/model';
 import { DEFAULT_SOCKET_OPTIONS, SOCKET_OPTIONS, parseSocketOption } from '../../lib/config/values';
 import { applySocketOptions, listenOptions, readSocketOption } from '../../lib/net/sockopts';
-import { nativeAddon } from '../../lib/process/native';
+import { nativeAddon } from '../../lib/native';
 
 const opt = (target: SocketOption['target'], name: string, value: SocketOption['value']): SocketOption => ({ target, name, value });
 

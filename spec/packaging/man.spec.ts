@@ -55,7 +55,7 @@ function optionEntries(source: string): Map<string, string> {
 
 /** Options whose status depends on the value, with values giving each status. */
 const TELLING_VALUES: Record<string, readonly string[]> = {
-  fips: ['yes', 'no'], libwrap: ['yes', 'no'], OCSPaia: ['yes', 'no'], OCSPnonce: ['yes', 'no'],
+  fips: ['yes', 'no'], libwrap: ['yes', 'no'], pty: ['yes', 'no'], OCSPaia: ['yes', 'no'], OCSPnonce: ['yes', 'no'],
   protocol: ['proxy', 'socks'], protocolAuthentication: ['basic', 'ntlm'], transparent: ['none', 'source'],
 };
 /** Ordinary values; the first one an option parses stands for all of them. */

@@ -57,6 +57,16 @@ describe('systemd units', { skip: unavailable }, () => {
     }
   });
 
+  test('stunnel-ts-notify.service verifies cleanly and is a notify unit with a watchdog', async () => {
+    const file = unitCopy('stunnel-ts-notify.service');
+    assert.deepEqual(await verify(file), { code: 0, stdout: '', stderr: '' });
+    const text = readFileSync(file, 'utf8');
+    for (const line of ['Type=notify', 'NotifyAccess=main', `ExecStart=${BIN_PATH} /etc/stunnel/stunnel.conf`,
+      'ExecReload=/bin/kill -HUP $MAINPID', 'WatchdogSec=30', 'TimeoutStopSec=90']) {
+      assert.ok(text.split('\n').includes(line), `missing: ${line}`);
+    }
+  });
+
   test('verify does check: a missing ExecStart program is reported', async () => {
     const file = unitCopy('stunnel-ts.service', (text) => text.replaceAll(BIN_PATH, '/nonexistent/stunnel-ts'));
     const outcome = await verify(file);

@@ -163,3 +163,8 @@ export function assertConfined(pid: number, id: number, root: string): void {
   assert.equal(procStatus(pid, 'Gid'), `${id}\t${id}\t${id}\t${id}`);
   assert.equal(procStatus(pid, 'Groups'), String(id));
 }
+
+/** `text` as it must be written inside a RegExp to match itself (paths in expected log lines). */
+export function regexText(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+}

@@ -1,10 +1,11 @@
 /**
  * @module spec/process/pidfile
- * The pid file: `PID\n`, mode 0644, a stale file replaced, removed once, errors in stunnel's shape.
+ * The pid file: `PID\n`, mode 0644, a stale file replaced, removed once and only if
+ * the name still leads to it, symlinks never followed, errors in stunnel's shape.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PidFile } from '../../lib/process/pidfile';
 import { tempDir } from '../helpers/daemon';
@@ -24,8 +25,29 @@ test('writes PID and a newline with mode 0644, replacing a stale file, and remov
   pidFile.remove();
 });
 
-test('a pid file that cannot be created fails with PATH: text (errno)', () => {
+test('a pid file that cannot be created fails with stunnel\'s two lines', () => {
   const path = join(dir, 'no-such-dir', 'x.pid');
   assert.throws(() => new PidFile(path).create(),
-    { name: 'StartupError', messages: [`${path}: No such file or directory (2)`] });
+    { name: 'StartupError', messages: [`Cannot create pid file ${path}`, 'create: No such file or directory (2)'] });
+});
+
+test('a symlink at the name is not followed: the pid file is not created through it', () => {
+  const target = join(dir, 'target');
+  const path = join(dir, 'link.pid');
+  symlinkSync(target, path);
+  const pidFile = new PidFile(path, 4242);
+  pidFile.create();
+  assert.equal(existsSync(target), false, 'the stale symlink is removed, never followed');
+  assert.equal(lstatSync(path).isFile(), true);
+  pidFile.remove();
+});
+
+test('at exit, a name that leads to another file than the one written is left alone', () => {
+  const path = join(dir, 'swapped.pid');
+  const pidFile = new PidFile(path, 4242);
+  pidFile.create();
+  renameSync(path, path + '.moved');
+  writeFileSync(path, 'someone else\n');
+  pidFile.remove();
+  assert.equal(readFileSync(path, 'utf8'), 'someone else\n');
 });

@@ -7,9 +7,9 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { nativeAddon } from '../../lib/process/native';
+import { nativeAddon } from '../../lib/native';
 import { tempDir } from '../helpers/daemon';
 
 const dir = tempDir('stunnel-ts-priv-');
@@ -63,3 +63,27 @@ test('an unprivileged process cannot change its group: setgroups: Operation not 
   await child.stop();
   assert.equal(child.line, 'setgroups: Operation not permitted (1)');
 });
+
+test('withIdentity: the action runs with the user\'s euid, egid and groups; root is whole again after it',
+  { skip: process.getuid?.() !== 0 && 'needs root' }, async () => {
+    chmodSync(dir, 0o755);
+    const home = join(dir, 'nobody');
+    mkdirSync(home);
+    chownSync(home, 65534, 65534);
+    const file = join(home, 'made-by-nobody');
+    const child = await confinedChild(`
+      const ids = () => [process.geteuid(), process.getegid(), process.getgroups().join(',')].join(':');
+      const inside = p.withIdentity({ uid: 65534, gid: 65534 }, () => { require('fs').writeFileSync(${JSON.stringify(file)}, ''); return ids(); });
+      let refused = 'written';
+      try { p.withIdentity({ uid: 65534, gid: 65534 }, () => require('fs').writeFileSync('/etc/stunnel-ts-never', '')); }
+      catch (e) { refused = e.code; }
+      // confinedChild prints a thrown message as the child's one line.
+      throw new Error([inside, ids(), refused, ids()].join(' '))`);
+    await child.stop();
+    const [inside, after, refused, afterRefusal] = child.line.split(' ');
+    assert.equal(inside, '65534:65534:65534');
+    assert.equal(after, afterRefusal);
+    assert.match(after, /^0:0:/);
+    assert.equal(refused, 'EACCES');
+    assert.equal(statSync(file).uid, 65534);
+  });

@@ -1,5 +1,5 @@
 /**
- * @module process/native
+ * @module native
  * Loads the small N-API addon (native/stunnel_ts.c, built by `npm install` into
  * build/Release/stunnel_ts.node) for what Node has no API for: chroot(2), raw
  * setsockopt/getsockopt, and AF_UNIX datagrams for syslog. Everything else runs without it.
@@ -20,8 +20,8 @@ export interface NativeAddon {
   readonly constants: Readonly<Record<string, number>>;
 }
 
-/** Where `npm install` leaves the addon, relative to this file in dist/lib/process/ (or lib/process/). */
-export const ADDON_PATH = join(__dirname, '..', '..', '..', 'build', 'Release', 'stunnel_ts.node');
+/** Where `npm install` leaves the addon, relative to this file in dist/lib/ (the compiled tree). */
+export const ADDON_PATH = join(__dirname, '..', '..', 'build', 'Release', 'stunnel_ts.node');
 
 let loaded: NativeAddon | null | undefined;
 
