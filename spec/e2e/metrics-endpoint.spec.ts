@@ -241,3 +241,32 @@ describe('at the descriptor wall (ulimit -n 64)', { skip: skipWithout('curl') },
     assert.ok(sample(body, 'stunnel_fd_wall_total')! >= 1);
   });
 });
+
+describe('TIMEOUTdrain', { skip: skipWithout('curl') }, () => {
+  let daemon: Running;
+  let port: number;
+  let mport: number;
+
+  bench.before(async () => {
+    daemon = await bench.startForeground(bench.writeEchoConf('drain', `${FOREGROUND}\nTIMEOUTdrain = 30\nmetrics = ${HOST}:0`));
+    mport = await metricsPort(daemon);
+    port = await daemon.port(1);
+  });
+
+  test('on TERM /healthz answers 503 draining and stunnel_draining is 1 while tunnels finish', async () => {
+    assertPeers('curl');
+    assert.deepEqual(await curlGet(HOST, mport, '/healthz'), { status: 200, body: 'ok\n' });
+    const socket = await tlsClient(port);
+    socket.write('held');
+    await once(socket, 'data');
+    const draining = daemon.waitFor(/Draining 1 connection\(s\) for up to 30 s$/);
+    process.kill(daemon.child.pid!, 'SIGTERM');
+    await draining;
+    assert.deepEqual(await curlGet(HOST, mport, '/healthz'), { status: 503, body: 'draining\n' });
+    assert.equal(sample((await curlGet(HOST, mport, '/metrics')).body, 'stunnel_draining'), 1);
+    // The held tunnel still works; once it ends the daemon exits.
+    const result = await exchange(socket, SIZE);
+    assert.equal(result.received, result.sent);
+    assert.equal((await daemon.exited).code, 0);
+  });
+});
