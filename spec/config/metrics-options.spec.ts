@@ -5,21 +5,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadConfigText } from '../../lib/config/load';
-import { ConfigError } from '../../lib/errors';
+import { configErrors } from '../helpers/config';
 import { pki } from '../helpers/pki';
 
 const p = pki();
 const SERVICE = `[s]\ncert = ${p.serverCombined}\naccept = 0\nconnect = 1\n`;
 
-function errorsOf(text: string): readonly string[] {
-  try {
-    loadConfigText(text, '/c.conf');
-  } catch (err) {
-    assert.ok(err instanceof ConfigError);
-    return err.messages;
-  }
-  assert.fail('expected a ConfigError');
-}
+const errorsOf = configErrors;
 
 test('off by default', () => {
   const c = loadConfigText(SERVICE, '/c.conf');
