@@ -14,6 +14,12 @@
  * reopened or the log closed, so nothing is lost). winston holds the sinks (they are its
  * transports, and `winston.Logger#log` still reaches them), but lines do not travel
  * through its stream pipeline.
+ *
+ * JSON LINES (`logFormat = json`, a stunnel-ts extension). Each line becomes one JSON object
+ * (`time`, `level`, `id`, `message`, and what the connection adds: `service`, `peer`, `event`,
+ * and in the `Connection closed` object the connection's summary), made by winston's formats
+ * (logform's `json`) and written to the same sinks, on the same batched path; syslog gets the
+ * object as its message. Levels and `debug =` filter exactly as in text mode.
  */
 import { closeSync, openSync, writeSync, constants as fsConstants } from 'node:fs';
 import * as winston from 'winston';
@@ -26,6 +32,16 @@ import { nativeAddon, type NativeAddon } from './native';
 /** One log line: level 0..7, id (`ui`, `main`, `cron` or a connection id) and text without timestamp. */
 export interface LogWriter {
   write(level: LogLevel, id: string, text: string): void;
+  /** `logFormat = json`: where lines with fields go; null (or absent) in text mode. */
+  readonly structured?: StructuredWriter | null;
+}
+
+/** What a JSON line carries besides time, level, id and message. */
+export type LogFields = Readonly<Record<string, string | number | boolean | null | Readonly<Record<string, number>>>>;
+
+/** JSON mode: a line with fields (`message` is the text a text-mode line would have). */
+export interface StructuredWriter {
+  record(level: LogLevel, id: string, message: string, fields: LogFields): void;
 }
 
 const two = (n: number) => (n < 10 ? '0' + n : String(n));
@@ -101,6 +117,8 @@ export interface LogSettings {
   readonly stderr: boolean;
   /** null = no syslog. */
   readonly syslog: { readonly ident: string; readonly facility: string } | null;
+  /** `logFormat`: stunnel's lines, or one JSON object per line. */
+  readonly format?: 'text' | 'json';
 }
 
 /** The sinks a configuration asks for; `stderr` is true only with `foreground = yes`. */
@@ -115,6 +133,7 @@ export function logSettingsFrom(config: Config): LogSettings {
     overwrite: g.logMode === 'overwrite',
     stderr: g.foreground === 'yes',
     syslog: g.syslog ? { ident: g.service, facility: g.syslogFacility } : null,
+    format: g.logFormat,
   };
 }
 
@@ -124,6 +143,17 @@ export const SYSLOG_PATH_ENV = 'STUNNEL_TS_SYSLOG_PATH';
 
 const LEVEL_NAMES = ['emerg', 'alert', 'crit', 'error', 'warning', 'notice', 'info', 'debug'] as const;
 const WINSTON_LEVELS: Record<string, number> = Object.fromEntries(LEVEL_NAMES.map((name, i) => [name, i]));
+/** winston puts the finished line under this key (triple-beam's MESSAGE). */
+const FORMATTED = Symbol.for('message');
+/** The JSON line's format: logform's `json` (stable key order, safe with odd values). */
+const JSON_FORMAT = winston.format.json();
+
+/** One JSON log line, made by winston's format. */
+export function formatJsonLine(date: Date, level: LogLevel, id: string, message: string, fields: LogFields = {}): string {
+  const info = { time: date.toISOString(), ...fields, level: LEVEL_NAMES[level], id, message };
+  const formatted = JSON_FORMAT.transform(info, {}) as unknown as Record<symbol, string>;
+  return formatted[FORMATTED];
+}
 
 /** Lines of the main thread (their level is the global `debug`), as opposed to connection lines. */
 function isMainId(id: string): boolean {
@@ -256,10 +286,14 @@ class SyslogSink extends Sink {
   }
   /** Sends one line; `date` for a line kept since start-up, else now. */
   send(level: LogLevel, id: string, text: string, date?: Date): void {
+    this.sendMessage(level, `LOG${level}[${id}]: ${text}`, date);
+  }
+  /** Sends one datagram whose message is `message` (a JSON line, or stunnel's `LOGn[id]: text`). */
+  sendMessage(level: LogLevel, message: string, date?: Date): void {
     if (this.#fd < 0 && Date.now() - this.#lastAttempt >= 1000) this.#connect();
     if (this.#fd < 0) return;
     const stamp = date ? syslogStamp(date) : this.#stamp.now();
-    const datagram = Buffer.from(`<${this.#facility * 8 + level}>${stamp} ${this.ident}: LOG${level}[${id}]: ${text}`);
+    const datagram = Buffer.from(`<${this.#facility * 8 + level}>${stamp} ${this.ident}: ${message}`);
     if (this.addon.dgramSend(this.#fd, datagram) < 0) {
       // The log daemon restarted: connect again (the path is reachable unless we are in a chroot).
       if (this.addon.dgramReconnect(this.#fd, this.path) === 0) this.addon.dgramSend(this.#fd, datagram);
@@ -293,8 +327,10 @@ function flushOpenLogs(): void {
  * The process's log. `write(level, 'ui', text)` is how main-thread code logs: once the
  * process has daemonized (`daemonized()`), those lines show as `[main]`, as stunnel's do.
  */
-export class Log implements LogWriter {
+export class Log implements LogWriter, StructuredWriter {
   #settings: LogSettings | null = null;
+  /** `this` with `logFormat = json`, else null: what tunnels check once each. */
+  #structured: StructuredWriter | null = null;
   #buffer: Buffered[] | null = [];
   #mainId = 'ui';
   #file: FileSink | null = null;
@@ -324,7 +360,31 @@ export class Log implements LogWriter {
       this.#buffer.push({ date: new Date(), level, id: shownId, text: cleanText(text) });
       return;
     }
+    if (this.#structured !== null) return this.#emitJson(new Date(), level, shownId, cleanText(text), {});
     this.#emit(this.#stamp.now(), level, shownId, cleanText(text));
+  }
+
+  get structured(): StructuredWriter | null {
+    return this.#structured;
+  }
+
+  /** StructuredWriter (JSON mode): a connection's line with its fields; filtered by level as `write`. */
+  record(level: LogLevel, id: string, message: string, fields: LogFields): void {
+    const settings = this.#settings;
+    if (settings !== null && level > settings.connectionLevel) return;
+    if (this.#buffer !== null || this.#structured === null) return this.write(level, id, message);
+    this.#emitJson(new Date(), level, id, cleanText(message), fields);
+  }
+
+  /** JSON mode's #emit: one object per line, to the same sinks. */
+  #emitJson(date: Date, level: LogLevel, id: string, message: string, fields: LogFields): void {
+    const line = formatJsonLine(date, level, id, message, fields);
+    if (this.#textSinks.length > 0) {
+      this.#pending += line + '\n';
+      if (this.#pending.length >= PENDING_LIMIT) this.flush();
+      else if (this.#flushTimer === null) this.#flushTimer = setImmediate(this.#flushLater).unref();
+    }
+    this.#syslog?.sendMessage(level, line, date);
   }
 
   /** Queues the line for the text sinks (written at the end of the turn) and sends it to syslog. */
@@ -388,9 +448,9 @@ export class Log implements LogWriter {
     const wanted = options.replay || (() => true);
     this.#buffer = null;
     for (const line of buffered) {
-      if (this.enabled(line.level, isMainId(line.id) ? 'ui' : line.id) && wanted(line.text)) {
-        this.#emit(fileStamp(line.date), line.level, line.id, line.text, line.date);
-      }
+      if (!this.enabled(line.level, isMainId(line.id) ? 'ui' : line.id) || !wanted(line.text)) continue;
+      if (this.#structured !== null) this.#emitJson(line.date, line.level, line.id, line.text, {});
+      else this.#emit(fileStamp(line.date), line.level, line.id, line.text, line.date);
     }
   }
 
@@ -406,6 +466,7 @@ export class Log implements LogWriter {
     const syslog = this.#syslogSink(settings);
     this.#closeSinks(syslog);
     this.#settings = this.#buffer === null || withOutput ? settings : null;
+    this.#structured = this.#settings?.format === 'json' ? this : null;
     this.#file = file;
     this.#textSinks = textSinks;
     this.#syslog = syslog;

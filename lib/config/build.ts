@@ -300,7 +300,7 @@ function toGlobalConfig(g: GlobalDraft): GlobalConfig {
   return {
     foreground: g.foreground, pid: g.pid, chroot: g.chroot, setuid: g.setuid, setgid: g.setgid, service: g.service,
     debugLevel: g.debugLevel, syslogFacility: g.syslogFacility, syslog: g.syslog, output: g.output,
-    logMode: g.logMode, workers: g.workers, drainTimeout: g.drainTimeout,
+    logMode: g.logMode, workers: g.workers, drainTimeout: g.drainTimeout, metrics: g.metrics, logFormat: g.logFormat,
   };
 }
 

@@ -179,6 +179,10 @@ export interface GlobalConfig {
   readonly workers: number;
   /** stunnel-ts extension `TIMEOUTdrain`: seconds open tunnels may finish after TERM/INT; 0 drops them at once. */
   readonly drainTimeout: number;
+  /** stunnel-ts extension: the plain HTTP endpoint serving /metrics and /healthz (no host: 127.0.0.1), or null. */
+  readonly metrics: (Address & { kind: 'inet' }) | null;
+  /** stunnel-ts extension: `text` (stunnel's lines) or `json` (one object per line, through winston). */
+  readonly logFormat: 'text' | 'json';
 }
 
 /** A line to log once the log is open: notices about ignored options, security lint, and so on. */

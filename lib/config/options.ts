@@ -17,7 +17,7 @@ import { availableParallelism } from 'node:os';
 import { OCSP_FLAGS, type Address, type LogLevel, type OcspFlag, type SocketOption, type SourceRef, type TlsVersion } from './model';
 import {
   DEFAULT_SOCKET_OPTIONS, parseAddress, parseDebug, parseGroup, parseInteger, parseKeyword,
-  parseSocketOption, parseTargetAddress, parseTicketSecret, parseTlsOption, parseTlsVersion, parseUser, parseYesNo,
+  parseSocketOption, parseTargetAddress, parseTicketSecret, parseTlsOption, parseTlsVersion, parseUser, parseYesNo, ValueError,
 } from './values';
 import { DEFAULT_TLS_OPTIONS } from './tls-options';
 
@@ -99,6 +99,8 @@ export interface GlobalDraft {
   workers: number;
   /** stunnel-ts extension: seconds open tunnels may finish after TERM/INT (0: dropped at once, as stunnel). */
   drainTimeout: number;
+  metrics: (Address & { kind: 'inet' }) | null;
+  logFormat: 'text' | 'json';
   refs: Record<string, SourceRef>;
 }
 
@@ -117,7 +119,8 @@ export const DEFAULTS = {
 export function newGlobalDraft(): GlobalDraft {
   return {
     foreground: 'no', pid: null, chroot: null, setuid: null, setgid: null, service: 'stunnel',
-    debugLevel: 5, syslogFacility: 'daemon', syslog: true, output: null, logMode: 'append', workers: 1, drainTimeout: 0, refs: {},
+    debugLevel: 5, syslogFacility: 'daemon', syslog: true, output: null, logMode: 'append', workers: 1, drainTimeout: 0,
+    metrics: null, logFormat: 'text', refs: {},
   };
 }
 
@@ -349,6 +352,21 @@ export const OPTIONS: readonly OptionRow[] = [
       return parseInteger(v, "Illegal number of workers: use a positive integer or 'auto'", 1, 1024);
     },
     apply: onlyGlobal((g, v: number) => { g.workers = v; }),
+  }),
+  // stunnel-ts extensions of issue #15 (metrics endpoint, structured logs): kept together.
+  row({
+    name: 'metrics', scope: 'global', help: '[host:]port plain HTTP endpoint for /metrics and /healthz (stunnel-ts)',
+    parse: (v) => {
+      const address = parseAddress(v);
+      if (address.kind !== 'inet') throw new ValueError('The metrics endpoint needs [host:]port, not a Unix socket');
+      return address;
+    },
+    apply: onlyGlobal((g, v: Address & { kind: 'inet' }) => { g.metrics = v; }),
+  }),
+  row({
+    name: 'logFormat', scope: 'global', help: 'text|json log lines as stunnel writes them, or one JSON object each (stunnel-ts)',
+    parse: (v) => parseKeyword(v, ['text', 'json'] as const, "The argument needs to be either 'text' or 'json'"),
+    apply: onlyGlobal((g, v: GlobalDraft['logFormat']) => { g.logFormat = v; }),
   }),
 
   // ----- stunnel-ts extensions for a fleet behind an L4 balancer (off by default)

@@ -5,6 +5,7 @@
  * the Config and a LogWriter, reads only the files the TLS settings name, and reports news
  * upward as events:
  *   'fdWall'  the descriptor table filled up; accepting is suspended for a second
+ * and, when the process layer sets `meter` (the `metrics` option), counts to it (engine/meter).
  *
  * THE DESCRIPTOR WALL. At EMFILE libuv accepts and closes pending connections itself
  * (its "emfile trick") and Node's server never hears of it, so the engine watches for the
@@ -29,6 +30,7 @@ import { ExecConnectLoop } from './exec-connect';
 import { ConnectionIds } from './ids';
 import { clientsAllowed, descriptorLimit, wallDescriptor } from './limits';
 import { Listener } from './listener';
+import type { TunnelMeter } from './meter';
 import { checkNodeInternals, descriptorOf } from '../node-internals';
 import type { RuntimeService } from './service';
 import { socketSetup } from './sockets';
@@ -67,6 +69,8 @@ export class Engine extends EventEmitter implements TunnelHost {
   readonly #fdWallAt = wallDescriptor(this.#fdLimit, FD_HEADROOM);
   #suspendedUntil = 0;
   #mainLevel: LogLevel = 7;
+  /** Where connection counts go (`metrics = …`); null: nowhere, at the cost of a null check. */
+  meter: TunnelMeter | null = null;
   /** While draining: called when the last tunnel has ended. */
   #drained: (() => void) | null = null;
 
@@ -228,6 +232,22 @@ export class Engine extends EventEmitter implements TunnelHost {
   #use(prepared: Prepared): void {
     this.#current = prepared;
     this.#mainLevel = prepared.config.global.debugLevel;
+    this.meter?.configure(this.#clientsAllowed, [...prepared.services.keys()], () => this.#listenerCounts());
+  }
+
+  /** Listening sockets per service that has `accept` addresses (0: it accepts nothing now). */
+  #listenerCounts(): Map<string, number> {
+    const counts = new Map<string, number>();
+    const current = this.#current;
+    if (current === null) return counts;
+    for (const config of current.services.keys()) {
+      if (config !== current.config.inetd && config.accept.length > 0) counts.set(config.name, 0);
+    }
+    for (const listener of this.#listeners) {
+      const name = listener.service.config.name;
+      if (listener.server.listening && counts.has(name)) counts.set(name, counts.get(name)! + 1);
+    }
+    return counts;
   }
 
   /** A tunnel registered with the engine, not started yet. */
@@ -381,6 +401,7 @@ export class Engine extends EventEmitter implements TunnelHost {
     this.#suspendedUntil = now + FD_WALL_PAUSE_MS;
     if (line) this.#main(3, line);
     this.#main(5, 'Accepting new connections suspended for 1 second');
+    this.meter?.fdWall();
     this.emit('fdWall');
   }
 

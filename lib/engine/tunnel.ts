@@ -20,7 +20,7 @@ import { connect as tlsConnect, TLSSocket, type ConnectionOptions, type SecureCo
 import type { Duplex } from 'node:stream';
 import type { LogLevel, ServiceConfig } from '../config/model';
 import { isClientProtocol, isServerProtocol, type ClientProtocol, type ServerProtocol } from '../config/options';
-import type { LogWriter } from '../log';
+import type { LogFields, LogWriter, StructuredWriter } from '../log';
 import { cipherLine, tlsErrorText, sessionLine } from '../tls/describe';
 import { errnoText } from '../errno';
 import { isPeerDisconnect } from './socket-errors';
@@ -32,6 +32,7 @@ import { startExec } from './exec';
 import { Relay, type RelayOwner } from './relay';
 import { sniSecondary, type RuntimeService } from './service';
 import { heldFinCarrier } from './carrier';
+import { handshakeFailureOf, type HandshakeFailure, type TunnelMeter } from './meter';
 import { negotiate, negotiateAsServer, pgsqlServer, type NegotiationFailure } from './negotiate';
 import { socksRequest } from './socks';
 import { proxyV1, proxyV2, type ProxiedAddresses } from './proxy-header';
@@ -47,6 +48,8 @@ export interface TunnelHost {
   forget(tunnel: Tunnel): void;
   /** The descriptor table is full (a remote socket could not be created). */
   descriptorShortage(): void;
+  /** Where this connection's counts go (`metrics`), or null. */
+  readonly meter: TunnelMeter | null;
 }
 
 const TUNNEL = Symbol('tunnel');
@@ -103,6 +106,16 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner 
   #timer: NodeJS.Timeout | null = null;
   /** A pending OCSP check (tls/ocsp): aborted when the tunnel ends. */
   #ocspAbort: AbortController | null = null;
+  readonly #meter: TunnelMeter | null;
+  /** The accepting section's name: the active-connections gauge's label, SNI switch or not. */
+  readonly #acceptedBy: string;
+  /** `logFormat = json`: lines go out with their fields (null in text mode). */
+  readonly #structured: StructuredWriter | null;
+  /** performance.now() at accept, for the JSON summary's duration (JSON mode only). */
+  #openedAt = 0;
+  /** performance.now() when the handshake / the backend dial began (kept only with a meter). */
+  #handshakeAt = 0;
+  #dialAt = 0;
   /** Called once when the tunnel has ended, whichever way (inetd mode waits on it). */
   onFinished: (() => void) | null = null;
 
@@ -119,6 +132,11 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner 
     this.#client = raw?.remoteAddress && raw.localAddress
       ? { address: raw.remoteAddress, port: raw.remotePort ?? 0, localAddress: raw.localAddress, localPort: raw.localPort ?? 0 }
       : null;
+    this.#meter = host.meter;
+    this.#acceptedBy = service.config.name;
+    this.#meter?.accepted(this.#acceptedBy);
+    this.#structured = host.log.structured ?? null;
+    if (this.#structured) this.#openedAt = performance.now();
   }
 
   /** The service serving this connection (the SNI secondary once switched). */
@@ -181,7 +199,9 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner 
 
   /** Writes a connection line when the service's `debug` level lets it through. */
   say(level: LogLevel, text: string): void {
-    if (level <= this.#debugLevel) this.#host.log.write(level, this.id, text);
+    if (level > this.#debugLevel) return;
+    if (this.#structured === null) this.#host.log.write(level, this.id, text);
+    else this.#structured.record(level, this.id, text, { service: this.config.name, peer: this.peer, event: 'log' });
   }
 
   /** Starts serving; everything after this is driven by events. */
@@ -252,6 +272,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner 
   #awaitHandshake(socket: TLSSocket & Owned, doneEvent: string, onDone: (this: Owned) => void): void {
     this.#tls = socket;
     this.#watch(socket);
+    if (this.#meter) this.#handshakeAt = performance.now();
     socket.on(doneEvent, onDone);
     socket.on('end', onHandshakeEnd);
     this.#armBusyTimer();
@@ -273,6 +294,16 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner 
     return true;
   }
 
+  /** A handshake that succeeded (peer verified), to the meter. */
+  #metered(tls: TLSSocket): void {
+    this.#meter!.handshakeDone(this.config.name, (performance.now() - this.#handshakeAt) / 1000, tls.isSessionReused());
+  }
+
+  /** A handshake that failed, to the meter. */
+  #handshakeLost(reason: HandshakeFailure): void {
+    this.#meter?.handshakeFailed(this.config.name, reason);
+  }
+
   /** TLSSocket 'secure': the server handshake is done. */
   serverSecure(): void {
     if (!this.#handshakeDone('secure', onServerSecure, HANDSHAKE)) return;
@@ -291,11 +322,13 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner 
     if (!accepted) {
       if (this.config.redirect.length === 0 || connected) {
         this.say(3, `SSL_accept: error:0A000086:SSL routines::certificate verify failed (from ${this.#failedFrom})`);
+        this.#handshakeLost('verify');
         return this.#end(tlsToldStatus(false));
       }
       this.say(5, 'Redirecting connection');
       targets = this.config.redirect;
     }
+    if (this.#meter) this.#metered(tls);
     if (connected) return this.#startRelay(tls, this.#remote!);
     if (this.config.protocol === 'socks') return this.#socks(tls);
     this.#phase = DIALING;
@@ -384,6 +417,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner 
   #dial(destinations: readonly Destination[]): void {
     const config = this.config;
     const start = config.failover === 'rr' && !config.delay ? this.service.rrNext++ : 0;
+    if (this.#meter) this.#dialAt = performance.now();
     this.#dialer = new Dialer(this, config, destinations, start, this.service.remoteSetup);
     this.#dialer.next();
   }
@@ -394,6 +428,11 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner 
     if (this.#phase !== DIALING) {
       socket?.destroy();
       return;
+    }
+    if (this.#meter) {
+      const seconds = (performance.now() - this.#dialAt) / 1000;
+      if (socket) this.#meter.backendConnected(seconds);
+      else this.#meter.backendFailed(this.config.name, seconds);
     }
     if (!socket) return this.#end('reset');
     this.#remote = socket;
@@ -524,9 +563,12 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner 
     if (this.#phase !== CONNECTING_TLS) return;
     if (!accepted) {
       this.say(3, 'SSL_connect: error:0A000086:SSL routines::certificate verify failed');
+      this.#handshakeLost('verify');
       return this.#end(tlsToldStatus(true));
     }
-    this.#startRelay(this.#tls!, this.#local);
+    const tls = this.#tls!;
+    if (this.#meter) this.#metered(tls);
+    this.#startRelay(tls, this.#local);
   }
 
   clientSession(data: Buffer): void {
@@ -622,6 +664,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner 
         if (stream === this.#tls) {
           const operation = this.#phase === HANDSHAKE ? 'SSL_accept' : 'SSL_connect';
           this.say(3, `${operation}: ${UNEXPECTED_EOF}${this.#phase === HANDSHAKE ? ` (from ${this.#failedFrom})` : ''}`);
+          this.#handshakeLost('eof');
           return this.#end(tlsToldStatus(this.#phase === CONNECTING_TLS));
         }
         break;
@@ -634,6 +677,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner 
     const code = (err as NodeJS.ErrnoException).code;
     const text = typeof code === 'string' && !code.startsWith('ERR_') ? errnoText(err) : tlsErrorText(err);
     this.say(3, server ? `SSL_accept: ${text} (from ${this.#failedFrom})` : `SSL_connect: ${text}`);
+    this.#handshakeLost(handshakeFailureOf(err));
     this.#end(alertExchanged(err) ? tlsToldStatus(!server) : 'reset');
   }
 
@@ -641,6 +685,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner 
     this.#timer = null;
     // stunnel names the read it was waiting in: a STARTTLS reply, or the TLS handshake.
     this.say(6, `${this.#phase === NEGOTIATING ? 's_read_eof' : 'ssl_start'}: s_poll_wait: TIMEOUTbusy exceeded: sending reset`);
+    if (this.#phase === HANDSHAKE || this.#phase === CONNECTING_TLS) this.#handshakeLost('timeout');
     this.#end('reset');
   }
 
@@ -667,11 +712,38 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner 
     if (this.#phase === ENDED) return;
     this.#stopAll();
     if (this.wants(5)) {
-      this.say(5, `Connection ${status}: ${this.sentToTls} byte(s) sent to TLS, ${this.sentToSocket} byte(s) sent to socket`);
+      const line = `Connection ${status}: ${this.sentToTls} byte(s) sent to TLS, ${this.sentToSocket} byte(s) sent to socket`;
+      if (this.#structured === null) this.say(5, line);
+      else this.#structured.record(5, this.id, line, this.#summary(status));
     }
+    this.#meter?.closed(this.config.name, status !== 'closed', this.sentToTls, this.sentToSocket);
     const reset = this.config.reset;
     this.#closeSides(reset && resetsLocal(status), reset && resetsRemote(status));
     this.#finished();
+  }
+
+  /** JSON mode: the `Connection closed` object's fields, the connection in one record. */
+  #summary(status: CloseStatus): LogFields {
+    const tls = this.#tls;
+    const cipher = tls?.getCipher();
+    // The relay starts only after the peer passed verification.
+    const verified = tls !== null && this.#relay !== null && (this.config.tls.verify.chain || this.config.tls.verify.peer);
+    const peerCert = verified ? tls.getPeerX509Certificate() : undefined;
+    const client = this.config.client;
+    return {
+      service: this.config.name,
+      peer: this.peer,
+      event: 'close',
+      how: status,
+      bytes: { to_tls: this.sentToTls, to_socket: this.sentToSocket },
+      duration_ms: Math.round(performance.now() - this.#openedAt),
+      tls_version: tls?.getProtocol() ?? null,
+      cipher: cipher?.name ?? null,
+      sni: (client ? this.service.tls.servername : (tls as { servername?: string | false } | null)?.servername) || null,
+      alpn: tls?.alpnProtocol || null,
+      resumed: tls?.isSessionReused() ?? false,
+      peer_subject: peerCert ? subjectText(peerCert) : null,
+    };
   }
 
   /**
@@ -687,6 +759,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner 
   }
 
   #finished(): void {
+    this.#meter?.ended(this.#acceptedBy);
     this.#host.forget(this);
     this.onFinished?.();
   }

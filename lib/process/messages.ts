@@ -32,6 +32,8 @@ export type Command =
   }
   | { readonly cmd: 'reopenLog' }
   | { readonly cmd: 'listConnections' }
+  /** `metrics`: the worker's registry as JSON (prom-client's getMetricsAsJSON). */
+  | { readonly cmd: 'metrics' }
   | { readonly cmd: 'terminate' }
   /** TIMEOUTdrain: stop accepting, let the tunnels end for up to `seconds`, then exit (`terminate` meanwhile: at once). */
   | { readonly cmd: 'drain'; readonly seconds: number };
@@ -44,7 +46,8 @@ export type WorkerEvent =
   /** Start-up failed: the error lines, as a single process prints them. */
   | { readonly event: 'failed'; readonly lines: readonly string[] }
   | { readonly event: 'reloaded'; readonly failure: readonly string[] | null }
-  | { readonly event: 'connections'; readonly list: readonly ActiveConnection[] };
+  | { readonly event: 'connections'; readonly list: readonly ActiveConnection[] }
+  | { readonly event: 'metrics'; readonly json: readonly unknown[] };
 
 /*
  * Validation. Workers run as the service user: the primary, which keeps root, takes nothing
@@ -61,12 +64,20 @@ const isConnection = (value: unknown): boolean => typeof value === 'object' && v
   isString((value as Fields).service) && isString((value as Fields).id) &&
   isCount((value as Fields).sentToTls) && isCount((value as Fields).sentToSocket);
 
+/** One series of prom-client's getMetricsAsJSON: name, help, type, aggregator, and values with labels. */
+const isMetric = (value: unknown): boolean => typeof value === 'object' && value !== null &&
+  isString((value as Fields).name) && isString((value as Fields).help) && isString((value as Fields).type) &&
+  isString((value as Fields).aggregator) && Array.isArray((value as Fields).values) &&
+  ((value as Fields).values as unknown[]).every((v) => typeof v === 'object' && v !== null &&
+    typeof (v as Fields).value === 'number' && typeof (v as Fields).labels === 'object' && (v as Fields).labels !== null);
+
 const WORKER_EVENT_SHAPES: { readonly [K in WorkerEvent['event']]: (message: Fields) => boolean } = {
   waiting: () => true,
   ready: () => true,
   failed: (m) => isStringList(m.lines),
   reloaded: (m) => m.failure === null || isStringList(m.failure),
   connections: (m) => Array.isArray(m.list) && m.list.every(isConnection),
+  metrics: (m) => Array.isArray(m.json) && m.json.every(isMetric),
 };
 
 /** True when `message` is a worker event of a known type with that type's shape. */

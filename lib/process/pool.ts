@@ -20,6 +20,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { ActiveConnection } from '../engine/engine';
 import { StartupError } from '../errors';
 import type { LogWriter } from '../log';
+import type { MetricsJson } from '../metrics/endpoint';
 import { guardBinds, type BindKey } from './bindguard';
 import { isWorkerEvent, type Command, type WorkerEvent } from './messages';
 
@@ -249,6 +250,16 @@ export class WorkerPool {
       return answer;
     }));
     return lists.flatMap((answer) => answer?.list ?? []);
+  }
+
+  /** Every serving worker's `stunnel_*` and process series (`metrics`); a worker that does not answer is left out. */
+  async metrics(): Promise<MetricsJson[]> {
+    const answers = await Promise.all(this.#ready().map((m) => {
+      const answer = nextEvent(m.worker, 'metrics');
+      this.#send(m.worker, { cmd: 'metrics' });
+      return answer;
+    }));
+    return answers.flatMap((answer) => answer ? [answer.json as MetricsJson] : []);
   }
 
   /** Tells every worker to stop (tunnels dropped, as on TERM) and resolves when all have exited. */

@@ -21,6 +21,7 @@ import { Engine } from '../engine/engine';
 import { removeStaleSocketFiles } from '../engine/listener';
 import { StartupError } from '../errors';
 import type { Log, LogSettings } from '../log';
+import type { MetricsJson } from '../metrics/endpoint';
 import type { Server } from './serve';
 import { grantedBinds } from './bindguard';
 import { PidFile } from './pidfile';
@@ -145,6 +146,10 @@ export class WorkersPrimary implements Server {
 
   stop(): Promise<void> {
     return this.#pool.stop();
+  }
+
+  metrics(): Promise<MetricsJson[]> {
+    return this.#pool.metrics();
   }
 
   drain(seconds: number): Promise<void> {

@@ -9,11 +9,14 @@ import { decodeConfigBytes } from '../config/lexer';
 import { loadConfigText } from '../config/load';
 import type { Config } from '../config/model';
 import type { ActiveConnection } from '../engine/engine';
+import { MetricsEndpoint, type MetricsJson } from '../metrics/endpoint';
+import { errnoText } from '../errno';
 import type { Log } from '../log';
 import type { DaemonStatus } from './daemon';
 import { StartupError } from '../errors';
 import { configFailureLines, contextFailureLines } from './failures';
 import type { PidFile } from './pidfile';
+import { drainState } from './drain';
 import { readReloadSource, serveUntilTerminated, settingsFor, startup, type LinePrinter } from './startup';
 
 /** What serves the connections: an engine in this process, or a pool of workers. */
@@ -34,6 +37,22 @@ export interface Server {
   stop(): Promise<void>;
   /** `TIMEOUTdrain`: listeners closed at once, tunnels given up to `seconds` to end; `stop()` meanwhile ends it. */
   drain(seconds: number): Promise<void>;
+  /** The serving processes' `stunnel_*` series (`metrics`), one list per process; empty when not metered. */
+  metrics(): Promise<MetricsJson[]>;
+}
+
+/** Binds the `metrics` endpoint (before the privilege drop); null when the option is not set. */
+async function openMetrics(config: Config, server: Server, log: Log): Promise<MetricsEndpoint | null> {
+  const address = config.global.metrics;
+  if (address === null) return null;
+  const endpoint = new MetricsEndpoint(address, () => server.metrics());
+  try {
+    const bound = await endpoint.listen();
+    log.write(6, 'ui', `Metrics endpoint bound to ${bound}`);
+  } catch (error) {
+    throw new StartupError([`Binding metrics endpoint to ${address.text}: ${errnoText(error)}`]);
+  }
+  return endpoint;
 }
 
 export interface DaemonRequest {
@@ -50,6 +69,7 @@ export async function serveDaemon(request: DaemonRequest, server: Server): Promi
   const { log, print, status, reloadSource } = request;
   let config = request.config;
   let pidFile: PidFile | null = null;
+  let metrics: MetricsEndpoint | null = null;
   const ok = await startup(log, print, async () => {
     log.openSyslog(settingsFor(config, config.global.foreground === 'yes'));
     try {
@@ -58,6 +78,7 @@ export async function serveDaemon(request: DaemonRequest, server: Server): Promi
       throw new StartupError(contextFailureLines(error));
     }
     log.write(5, 'ui', 'Configuration successful');
+    metrics = await openMetrics(config, server, log);
     await server.start(config);
     if (status !== null) {
       // What daemon(3) does after the fork: cwd `/`, so a later reload resolves paths from there.
@@ -73,6 +94,7 @@ export async function serveDaemon(request: DaemonRequest, server: Server): Promi
   });
   if (!ok) {
     await server.stop().catch(() => undefined);
+    await (metrics as MetricsEndpoint | null)?.close();
     (pidFile as PidFile | null)?.remove();
     log.close();
     status?.close();
@@ -86,17 +108,31 @@ export async function serveDaemon(request: DaemonRequest, server: Server): Promi
       const next = loadConfigText(decodeConfigBytes(bytes), reloadSource);
       for (const notice of next.notices) log.write(notice.level, 'ui', notice.text);
       await server.reload(next, bytes, config);
+      if (!sameAddress(next.global.metrics, config.global.metrics)) {
+        log.write(4, 'ui', 'metrics takes effect at the next start; the endpoint keeps running as started');
+      }
       config = next;
     } catch (error) {
       for (const line of configFailureLines(error)) log.write(3, 'ui', line);
       log.write(3, 'ui', 'Failed to reload the configuration file');
+      metrics?.reloaded(false);
       return;
     }
     log.write(5, 'ui', 'Configuration successful');
+    metrics?.reloaded(true);
   };
-  return serveUntilTerminated(log, status, pidFile, {
+  const endpoint = metrics as MetricsEndpoint | null;
+  // TIMEOUTdrain: health checks answer `503 draining` from the drain's first moment.
+  if (endpoint !== null) drainState.once('draining', () => endpoint.setDraining(true));
+  const code = await serveUntilTerminated(log, status, pidFile, {
     reload,
     reopenLog: () => server.reopenLog(config),
     activeConnections: () => server.activeConnections(),
   }, server, () => config.global.drainTimeout);
+  await endpoint?.close();
+  return code;
+}
+
+function sameAddress(a: Config['global']['metrics'], b: Config['global']['metrics']): boolean {
+  return a?.host === b?.host && a?.port === b?.port;
 }

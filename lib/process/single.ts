@@ -7,6 +7,8 @@
 import type { Config } from '../config/model';
 import { Engine, type Prepared } from '../engine/engine';
 import type { Log } from '../log';
+import type { MetricsJson } from '../metrics/endpoint';
+import { PromMeter } from '../metrics/meter';
 import type { PassphraseBook } from '../tls/passphrase';
 import { PidFile } from './pidfile';
 import { confine } from './privileges';
@@ -19,11 +21,16 @@ export class SingleProcess implements Server {
   /** The stderr choice of the start: `foreground` is not re-applied on reload. */
   readonly #stderr: boolean;
   #checked: Prepared | null = null;
+  /** Counts connections when `metrics` is set at the start. */
+  readonly #meter: PromMeter | null;
 
   constructor(log: Log, initial: Config, keys: PassphraseBook) {
     this.#log = log;
     this.#engine = new Engine(log, keys);
     this.#stderr = initial.global.foreground === 'yes';
+    // The endpoint's registry has the process series: this one counts connections only.
+    this.#meter = initial.global.metrics === null ? null : new PromMeter({ processMetrics: false });
+    this.#engine.meter = this.#meter;
   }
 
   check(config: Config): void {
@@ -58,6 +65,10 @@ export class SingleProcess implements Server {
 
   stop(): Promise<void> {
     return this.#engine.close();
+  }
+
+  async metrics(): Promise<MetricsJson[]> {
+    return this.#meter ? [await this.#meter.registry.getMetricsAsJSON()] : [];
   }
 
   drain(seconds: number): Promise<void> {

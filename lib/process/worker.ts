@@ -15,6 +15,7 @@ import { Engine } from '../engine/engine';
 import { PassphraseBook } from '../tls/passphrase';
 import { setConnectionIdPrefix } from '../engine/ids';
 import { Log, logSettingsFrom, type LogSettings } from '../log';
+import { PromMeter } from '../metrics/meter';
 import { configFailureLines } from './failures';
 import { isCommand, type Command, type WorkerEvent } from './messages';
 import { nativeAddon } from '../native';
@@ -62,6 +63,11 @@ function ignoreForwardedSignals(): void {
   for (const signal of ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const) process.on(signal, () => undefined);
 }
 
+/** Answers the primary's `metrics` command: this worker's series, or none when it is not metered. */
+async function sendMetrics(meter: PromMeter | null): Promise<void> {
+  send({ event: 'metrics', json: meter ? await meter.registry.getMetricsAsJSON() : [] });
+}
+
 /** Runs this worker; resolves with its exit code once it has stopped serving. */
 export async function runWorker(): Promise<number> {
   ignoreForwardedSignals();
@@ -73,8 +79,11 @@ export async function runWorker(): Promise<number> {
   const secret = Buffer.from(start.ticketSecretBase64, 'base64');
   const keys = new PassphraseBook(null, start.passphrases);
   const engine = new Engine(log, keys);
+  let meter: PromMeter | null = null;
   try {
     const config = configFrom(start.configBase64, start.source);
+    // `metrics`: the primary serves the endpoint and sums what each worker counts.
+    if (config.global.metrics !== null) meter = engine.meter = new PromMeter({ processMetrics: true });
     const settings = workerLogSettings(config);
     log.openSyslog(settings);
     const prepared = engine.prepare(config);
@@ -139,6 +148,7 @@ export async function runWorker(): Promise<number> {
         case 'reload': reloading = reloading.then(() => reload(message)); break;
         case 'reopenLog': log.reopen(false); break;
         case 'listConnections': send({ event: 'connections', list: engine.activeConnections() }); break;
+        case 'metrics': void sendMetrics(meter); break;
         case 'terminate': void stop(); break;
         case 'drain': void stop(message.seconds); break;
         case 'start': break;
