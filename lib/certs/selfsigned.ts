@@ -42,7 +42,7 @@ function authorityInfoAccess(urls: readonly string[]): object {
 export function issueCertificate(req: CertRequest): Issued {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: req.bits ?? 2048 });
   const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-  const forgeKey = forge.pki.privateKeyFromPem(keyPem) as forge.pki.rsa.PrivateKey;
+  const forgeKey = forge.pki.privateKeyFromPem(keyPem);
   const publicKey = forge.pki.setRsaPublicKey(forgeKey.n, forgeKey.e);
 
   const cert = forge.pki.createCertificate();
@@ -60,7 +60,7 @@ export function issueCertificate(req: CertRequest): Issued {
   if (req.issuer) {
     const caCert = forge.pki.certificateFromPem(req.issuer.certPem);
     cert.setIssuer(caCert.subject.attributes);
-    signingKey = forge.pki.privateKeyFromPem(req.issuer.keyPem) as forge.pki.rsa.PrivateKey;
+    signingKey = forge.pki.privateKeyFromPem(req.issuer.keyPem);
   } else {
     cert.setIssuer(subject);
   }

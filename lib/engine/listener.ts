@@ -67,7 +67,7 @@ export class Listener {
           checkServerHandle(this.server);
         } catch (err) {
           this.server.close();
-          reject(err);
+          reject(err instanceof Error ? err : new Error(String(err)));
           return;
         }
         resolve();

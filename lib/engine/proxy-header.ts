@@ -195,7 +195,7 @@ function ipBytes(text: string, family: 4 | 6): Buffer {
   const [head, tail = ''] = text.split('::');
   const left = head ? head.split(':') : [];
   const right = text.includes('::') ? (tail ? tail.split(':') : []) : [];
-  const groups = [...left, ...Array(8 - left.length - right.length).fill('0'), ...right];
+  const groups: string[] = [...left, ...new Array<string>(8 - left.length - right.length).fill('0'), ...right];
   const out = Buffer.alloc(16);
   groups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), 2 * i));
   return out;

@@ -264,7 +264,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner 
 
   #serverHandshake(): void {
     const options = this.service.serverOptions ??= serverSocketOptions(this.service);
-    const socket = new TLSSocket(this.#local as Socket, options) as TLSSocket & Owned;
+    const socket = new TLSSocket(this.#local, options) as TLSSocket & Owned;
     this.#awaitHandshake(socket, 'secure', onServerSecure);
   }
 
@@ -690,7 +690,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner 
   }
 
   #internalError(err: unknown): void {
-    this.say(3, `INTERNAL ERROR: ${(err as Error)?.stack ?? err}`);
+    this.say(3, `INTERNAL ERROR: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
     this.#end('reset');
   }
 

@@ -93,7 +93,7 @@ export function spawnDaemon(options: SpawnOptions): Promise<number> {
   const configFd = options.config?.fd ?? -1;
   const [statusFd, secretsFd] = [3, 4, 5].filter((fd) => fd !== configFd);
   const secrets = options.secrets !== undefined && options.secrets.length > 0 ? options.secrets : null;
-  const stdio: Array<'ignore' | 'pipe'> = new Array(Math.max(statusFd, secretsFd, configFd) + 1).fill('ignore');
+  const stdio = new Array<'ignore' | 'pipe'>(Math.max(statusFd, secretsFd, configFd) + 1).fill('ignore');
   stdio[statusFd] = 'pipe';
   if (configFd >= 0) stdio[configFd] = 'pipe';
   if (secrets) stdio[secretsFd] = 'pipe';

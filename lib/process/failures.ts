@@ -7,8 +7,8 @@ import { ConfigError } from '../errors';
 
 /** The error's lines in stunnel's shape (ConfigError/StartupError carry them; anything else is one line). */
 export function messagesOf(error: unknown): readonly string[] {
-  const messages = (error as { messages?: readonly string[] } | null)?.messages;
-  if (Array.isArray(messages) && messages.length > 0) return messages;
+  const messages = (error as { messages?: unknown } | null)?.messages;
+  if (Array.isArray(messages) && messages.length > 0) return messages.map(String);
   return [error instanceof Error ? error.message : String(error)];
 }
 

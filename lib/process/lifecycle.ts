@@ -140,10 +140,11 @@ async function runInetd(
 ): Promise<number> {
   const engine = new Engine(log);
   const settings = settingsFor(config, config.global.foreground === 'yes');
-  const ok = await startup(log, print, async () => {
+  const ok = await startup(log, print, () => {
     log.openSyslog(settings);
     confine(config.global);
     log.open(settings);
+    return Promise.resolve();
   });
   status?.close();
   if (!ok) return 1;

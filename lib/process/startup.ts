@@ -80,7 +80,8 @@ export async function serveUntilTerminated(
   let terminated: (signal: TerminationSignal) => void = () => undefined;
   const termination = new Promise<TerminationSignal>((resolve) => (terminated = resolve));
   let first: TerminationSignal | null = null;
-  let stopping: Promise<void> | null = null;
+  // An object, not a `let`: the signal handler fills it in, which TypeScript's narrowing cannot see.
+  const stop: { pending: Promise<void> | null } = { pending: null };
   let draining = false;
   const terminate = (signal: TerminationSignal): void => {
     if (first === null) {
@@ -88,7 +89,7 @@ export async function serveUntilTerminated(
       terminated(signal);
     } else if (draining) {
       // A second signal during a drain: drop what is left now.
-      stopping ??= server.stop();
+      stop.pending ??= server.stop();
     }
   };
   const uninstall = installSignalHandlers(log, {
@@ -125,7 +126,7 @@ export async function serveUntilTerminated(
     const count = (await actions.activeConnections()).length;
     log.write(5, 'ui', `Draining ${count} connection(s) for up to ${seconds} s`);
     await server.drain(seconds).catch((error) => log.write(3, 'ui', `Shutdown: ${messagesOf(error)[0]}`));
-    await stopping;
+    if (stop.pending) await stop.pending;
     log.write(line.level, 'ui', line.text);
   } else {
     log.write(line.level, 'ui', line.text);

@@ -148,7 +148,7 @@ function openSslReason(err: unknown): string {
 
 /** Builds the context, trying stages one by one only to name the one that failed. */
 function buildContext(all: readonly Stage[]): SecureContext {
-  const merged: SecureContextOptions = Object.assign({}, ...all.map((s) => s.options));
+  const merged = all.reduce<SecureContextOptions>((acc, s) => ({ ...acc, ...s.options }), {});
   try {
     return createSecureContext(merged);
   } catch (fullError) {

@@ -10,6 +10,7 @@ import { pathToFileURL } from 'node:url';
 
 // The harness is plain ESM (.mjs); this spec compiles to CommonJS, where TypeScript would turn
 // `import()` into `require()`. A Function-built import() stays a real dynamic import.
+// eslint-disable-next-line @typescript-eslint/no-implied-eval -- see above: a real dynamic import()
 const importEsm = new Function('url', 'return import(url)') as (url: string) => Promise<any>;
 const load = (name: string) => importEsm(pathToFileURL(resolve(__dirname, '../../../bench/lib', name)).href);
 

@@ -53,8 +53,8 @@ describe('command line', () => {
     assert.equal(r.code, 0);
     assert.equal(r.stdout, '');
     assert.match(r.stderr, /^Global options:$/m);
-    assert.match(r.stderr, /^accept                 = \[host:\]port accept connections on specified host:port$/m);
-    assert.match(r.stderr, /^verifyPeer             = yes\|no verify peer certificate$/m);
+    assert.match(r.stderr, /^accept {17}= \[host:\]port accept connections on specified host:port$/m);
+    assert.match(r.stderr, /^verifyPeer {13}= yes\|no verify peer certificate$/m);
     assert.equal((await cli(['--help'])).stderr, r.stderr);
   });
 

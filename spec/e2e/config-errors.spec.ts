@@ -6,7 +6,6 @@
 import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { realpathSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { once } from 'node:events';
 import { runStunnelTs, tempDir, writeConf, type Running } from '../helpers/daemon';
 import { pki } from '../helpers/pki';

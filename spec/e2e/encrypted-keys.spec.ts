@@ -208,23 +208,23 @@ test('on a terminal: the prompt is shown there and the passphrase is not echoed'
   const seen = (text: string) => new Promise<void>((resolve, reject) => {
     const check = () => {
       if (!screen.includes(text)) return;
-      child.stdout!.off('data', check);
+      child.stdout.off('data', check);
       clearTimeout(timer);
       resolve();
     };
     const timer = setTimeout(() => reject(new Error(`backstop: no "${text}" on the terminal:\n${screen}`)), 15000);
-    child.stdout!.on('data', check);
+    child.stdout.on('data', check);
     check();
   });
-  child.stdout!.on('data', (chunk: Buffer) => { screen += chunk.toString(); });
+  child.stdout.on('data', (chunk: Buffer) => { screen += chunk.toString(); });
   const exited = once(child, 'close');
   try {
     await seen(prompt(pkcs8Key));
-    child.stdin!.write(`${PASSPHRASE}\r`);
+    child.stdin.write(`${PASSPHRASE}\r`);
     await seen('Accepting new connections');
     assert.equal(screen.includes(PASSPHRASE), false, `the typed passphrase was echoed:\n${screen}`);
     // Ctrl-C on the terminal: SIGINT to the foreground process, which exits as on TERM.
-    child.stdin!.write('\x03');
+    child.stdin.write('\x03');
     await exited;
     assert.match(screen, /LOG3\[ui\]: Received SIGINT; terminating/);
   } finally {

@@ -10,7 +10,6 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { connect } from 'node:net';
 import { pki } from '../helpers/pki';
 import { Running, writeConf } from '../helpers/daemon';
@@ -64,7 +63,7 @@ describe('the dialogue, line by line, against scripted servers', () => {
     const client = connect(accept, '127.0.0.1');
     client.on('error', () => undefined);
     let got = '';
-    client.on('data', (c) => { got += c; });
+    client.on('data', (c: Buffer) => { got += c.toString(); });
     // The scripted server cannot speak TLS: the handshake then fails, after the dialogue.
     await daemon.waitFor(/LOG3\[\d+\]: SSL_connect: /);
     client.destroy();
@@ -72,7 +71,7 @@ describe('the dialogue, line by line, against scripted servers', () => {
     assert.deepEqual(seen.slice(0, 2), ['EHLO localhost', 'STARTTLS']);
     // What came next was the TLS ClientHello (a handshake record, 0x16), split wherever it held a 0x0a.
     if (seen.length > 2) assert.equal(seen[2].charCodeAt(0), 0x16);
-    const dialogue = daemon.lines.filter((l) => /LOG7\[\d+\]:  (<-|->) /.test(l)).map((l) => l.replace(/^.*LOG7\[\d+\]: /, ''));
+    const dialogue = daemon.lines.filter((l) => /LOG7\[\d+\]: {2}(<-|->) /.test(l)).map((l) => l.replace(/^.*LOG7\[\d+\]: /, ''));
     assert.deepEqual(dialogue, [
       ' <- 220-first', ' -> 220-first', ' <- 220 ready', ' -> 220 ready',
       ' -> EHLO localhost', ' <- 250-here', ' <- 250 STARTTLS', ' -> STARTTLS', ' <- 220 go ahead',
@@ -82,7 +81,7 @@ describe('the dialogue, line by line, against scripted servers', () => {
   const refusals: Array<[string, string, () => Promise<number>, string, string, string]> = [
     ['smtp: EHLO refused', 'smtp', () => scriptedServer('220 ready\r\n', () => '502 no\r\n'), 'Remote server is not RFC 1425 compliant', 'reset', '220 ready\r\n'],
     ['smtp: STARTTLS refused', 'smtp', () => scriptedServer('220 ready\r\n', (l) => (/^EHLO/.test(l) ? '250 here\r\n' : '454 TLS not available\r\n')), 'Remote server is not RFC 2487 compliant', 'reset', '220 ready\r\n'],
-    ['smtp: the server hangs up in the middle', 'smtp', async () => smtpOk, 's_read: Unexpected socket close', 'reset', '220-first\r\n220 ready\r\n'],
+    ['smtp: the server hangs up in the middle', 'smtp', () => Promise.resolve(smtpOk), 's_read: Unexpected socket close', 'reset', '220-first\r\n220 ready\r\n'],
     ['pop3: not a POP3 greeting', 'pop3', () => scriptedServer('554 go away\r\n', () => 'silent'), 'Unknown server welcome', 'reset', ''],
     ['pop3: STLS refused', 'pop3', () => scriptedServer('+OK hi\r\n', () => '-ERR no\r\n'), 'Server does not support TLS', 'reset', '+OK hi\r\n'],
     ['imap: not an IMAP greeting', 'imap', () => scriptedServer('554 go away\r\n', () => 'silent'), 'Unknown server welcome', 'reset', ''],
@@ -97,7 +96,7 @@ describe('the dialogue, line by line, against scripted servers', () => {
       const client = connect(port, '127.0.0.1');
       client.on('error', () => undefined);
       let got = '';
-      client.on('data', (c) => { got += c; });
+      client.on('data', (c: Buffer) => { got += c.toString(); });
       const closed = new Promise((resolve) => client.on('close', resolve));
       const id = (await daemon.waitFor(new RegExp(`LOG3\\[(\\d+)\\]: ${line.replace(/[.()]/g, '\\$&')}$`)))[1];
       await daemon.waitFor(new RegExp(`LOG5\\[${id}\\]: Connection ${status}: 0 byte\\(s\\) sent to TLS, 0 byte\\(s\\) sent to socket$`));
@@ -226,12 +225,12 @@ describe('connect: through an HTTP proxy (tinyproxy) to a TLS server', { skip: s
     assert.deepEqual(r.greeting, ['220 backend.example ESMTP']);
     assert.equal(r.receivedBytes, 256 * 1024, daemon.lines.slice(-12).join('\n'));
     assert.equal(r.received, r.sent);
-    const dialogue = daemon.lines.filter((l) => /LOG7\[\d+\]:  -> /.test(l)).map((l) => l.replace(/^.*LOG7\[\d+\]: /, ''));
+    const dialogue = daemon.lines.filter((l) => /LOG7\[\d+\]: {2}-> /.test(l)).map((l) => l.replace(/^.*LOG7\[\d+\]: /, ''));
     assert.deepEqual(dialogue, [
       ` -> CONNECT localhost:${serverPort} HTTP/1.1`, ` -> Host: localhost:${serverPort}`,
       ` -> Proxy-Authorization: basic ${Buffer.from('user:secret').toString('base64')}`, ' -> X-Tunnel: stunnel-ts', ' -> ',
     ]);
-    assert.ok(daemon.lines.some((l) => /LOG7\[\d+\]:  <- HTTP\/1\.[01] 200 /.test(l)), daemon.lines.join('\n'));
+    assert.ok(daemon.lines.some((l) => /LOG7\[\d+\]: {2}<- HTTP\/1\.[01] 200 /.test(l)), daemon.lines.join('\n'));
     assert.ok(daemon.lines.some((l) => /LOG6\[\d+\]: SNI: sending servername: localhost$/.test(l)));
   });
 

@@ -100,7 +100,7 @@ describe('smtp', () => {
     });
     assert.equal(curl.code, 0, curl.stderr);
     assert.equal(await delivered, body.join('\n'));
-    const dialogue = daemon.lines.filter((l) => /LOG7\[\d+\]:  (<-|->) /.test(l)).map((l) => l.replace(/^.*LOG7\[\d+\]: /, ''));
+    const dialogue = daemon.lines.filter((l) => /LOG7\[\d+\]: {2}(<-|->) /.test(l)).map((l) => l.replace(/^.*LOG7\[\d+\]: /, ''));
     assert.deepEqual(dialogue.slice(0, 2), [' <- 220 mx.test ESMTP ready', ' -> 220 mx.test stunnel for ESMTP ready']);
     assert.match(dialogue[2], /^ <- EHLO /);
     assert.deepEqual(dialogue.slice(3), [' -> 250-mx.test', ' -> 250 STARTTLS', ' <- STARTTLS', ' -> 220 Go ahead']);
@@ -125,7 +125,7 @@ describe('pop3', () => {
     const { daemon, port } = await serving('pop3-openssl', 'pop3', backend);
     const session = await starttlsSession(port, 'pop3', 'LIST', 'LIST');
     assert.ok(session.answered, session.out);
-    const dialogue = daemon.lines.filter((l) => /LOG7\[\d+\]:  (<-|->) /.test(l)).map((l) => l.replace(/^.*LOG7\[\d+\]: /, ''));
+    const dialogue = daemon.lines.filter((l) => /LOG7\[\d+\]: {2}(<-|->) /.test(l)).map((l) => l.replace(/^.*LOG7\[\d+\]: /, ''));
     assert.deepEqual(dialogue.slice(0, 2), [` <- ${GREETINGS.pop3}`, ` -> ${GREETINGS.pop3} + stunnel`]);
     assert.ok(dialogue.includes(' -> +OK Stunnel starts TLS negotiation'), dialogue.join('\n'));
   });
@@ -144,7 +144,7 @@ describe('imap', () => {
     const { daemon, port } = await serving('imap-openssl', 'imap', await imapBackend());
     const session = await starttlsSession(port, 'imap', 'a5 NOOP', 'a5 OK NOOP done');
     assert.ok(session.answered, session.out);
-    const dialogue = daemon.lines.filter((l) => /LOG7\[\d+\]:  (<-|->) /.test(l)).map((l) => l.replace(/^.*LOG7\[\d+\]: /, ''));
+    const dialogue = daemon.lines.filter((l) => /LOG7\[\d+\]: {2}(<-|->) /.test(l)).map((l) => l.replace(/^.*LOG7\[\d+\]: /, ''));
     assert.deepEqual(dialogue, [
       ' <- * OK [CAPABILITY IMAP4rev1] backend ready', ' -> * OK [KAPABILITY IMAP4rev1] backend ready (stunnel)',
       ' <- . CAPABILITY', ' -> . CAPABILITY', ' <- * CAPABILITY IMAP4rev1 AUTH=PLAIN', ' -> * CAPABILITY IMAP4rev1 AUTH=PLAIN STARTTLS',
@@ -167,7 +167,7 @@ describe('imap', () => {
     let got = '';
     client.on('data', (c) => {
       if (got === '') client.write('a1 NOOP\r\n');
-      got += c;
+      got += c.toString();
     });
     const closed = new Promise((resolve) => client.on('close', resolve));
     const id = (await daemon.waitFor(/LOG3\[(\d+)\]: Unexpected client command NOOP$/))[1];

@@ -6,7 +6,6 @@
  */
 import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:net';

@@ -61,7 +61,7 @@ export class Running {
     return new Promise((resolvePromise, reject) => {
       const timer = setTimeout(() => reject(new Error(`backstop: no line matching ${re} in:\n${this.lines.join('\n')}`)), backstopMs);
       this.#waiters.push({ re, resolve: (m) => { clearTimeout(timer); resolvePromise(m); } });
-      this.exited.then(() => setImmediate(() => {
+      void this.exited.then(() => setImmediate(() => {
         clearTimeout(timer);
         reject(new Error(`process exited before a line matching ${re}:\n${this.lines.join('\n')}`));
       }));

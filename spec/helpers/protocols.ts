@@ -22,7 +22,8 @@ export const GREETINGS: Readonly<Record<string, string>> = {
 };
 
 /** What a scripted server does with a line: answer it, end the connection, or say nothing. */
-export type ScriptedAnswer = string | 'close' | 'silent';
+/** Text to send, or one of the words `close` (hang up) and `silent` (never answer). */
+export type ScriptedAnswer = string;
 
 /** Everything one spec file starts; `stopAll()` in its after hook. */
 export class ProtocolPeers {
@@ -110,7 +111,7 @@ export async function greetedExchange(port: number, lines: number, size: number)
   while (greetingEnd < 0) {
     await once(socket, 'data', { signal: backstop });
     const breaks = [...data.toString('latin1').matchAll(/\r\n/g)];
-    if (breaks.length >= lines) greetingEnd = breaks[lines - 1].index! + 2;
+    if (breaks.length >= lines) greetingEnd = breaks[lines - 1].index + 2;
   }
   const payload = randomBytes(size);
   socket.end(payload);

@@ -23,11 +23,11 @@ async function confinedChild(script: string): Promise<{ pid: number; line: strin
     try { ${script}; process.stdout.write('ok\\n'); }
     catch (e) { process.stdout.write((e.messages || [e.message]).join('|') + '\\n'); }
     process.stdin.resume();`], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const [chunk] = await once(child.stdout!, 'data') as [Buffer];
+  const [chunk] = await once(child.stdout, 'data') as [Buffer];
   return {
     pid: child.pid!,
     line: chunk.toString().trim(),
-    stop: async () => { child.stdin!.end(); await once(child, 'exit'); },
+    stop: async () => { child.stdin.end(); await once(child, 'exit'); },
   };
 }
 
