@@ -18,6 +18,9 @@
  *                                                (the public `ticketKeys` option only at creation)
  *   sessionServer       TLSSocket `server` option  the object Node asks for session-id sessions
  *                                                ('newSession'/'resumeSession'), without a tls.Server
+ *   setVerifyMode       _handle.setVerifyMode   a server-side SNI switch applies the secondary's
+ *                                                client-certificate request inside the handshake
+ *                                                (public only as renegotiate(), a new handshake)
  *   interceptClusterBinds  cluster 'internalMessage'  the primary refuses a worker's bind request
  *                                                (node:cluster has no public hook for them)
  */
@@ -60,6 +63,15 @@ export function resetAfterWrap(raw: Socket, done: () => void): boolean {
  */
 export function releaseTlsErrors(tls: TLSSocket): void {
   (tls as unknown as { _releaseControl: () => boolean })._releaseControl();
+}
+
+/**
+ * Sets whether this handshake asks the peer for a certificate and refuses it without one, before
+ * the server's certificate request is built (from the SNI callback). Node sets it only when the
+ * socket is made.
+ */
+export function setVerifyMode(tls: TLSSocket, requestCert: boolean, rejectUnauthorized: boolean): void {
+  handleOf<TlsHandle & { setVerifyMode(request: boolean, reject: boolean): void }>(tls)!.setVerifyMode(requestCert, rejectUnauthorized);
 }
 
 /** Why OpenSSL's chain check of the peer failed on this connection, or null when it passed. */
@@ -112,7 +124,9 @@ function missingTlsInternals(): string[] {
   }
   const probe = new TLSSocket(new NetSocket(), { isServer: true, secureContext: context });
   try {
-    if (typeof handleOf<TlsHandle>(probe)?.verifyError !== 'function') missing.push('TLSWrap#verifyError');
+    const handle = handleOf<TlsHandle & { setVerifyMode?: unknown }>(probe);
+    if (typeof handle?.verifyError !== 'function') missing.push('TLSWrap#verifyError');
+    if (typeof handle?.setVerifyMode !== 'function') missing.push('TLSWrap#setVerifyMode');
   } finally {
     probe.destroy();
   }

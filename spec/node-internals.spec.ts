@@ -11,7 +11,7 @@ import * as tls from 'node:tls';
 import { EventEmitter } from 'node:events';
 import {
   chainVerifyError, checkNodeInternals, checkServerHandle, descriptorOf, releaseTlsErrors, resetAfterWrap,
-  sessionServer, setContextTicketKeys,
+  sessionServer, setContextTicketKeys, setVerifyMode,
 } from '../lib/node-internals';
 import { StartupError } from '../lib/errors';
 import { pki } from './helpers/pki';
@@ -150,4 +150,33 @@ test('sessionServer: Node asks the given emitter for session-id sessions', () =>
   const cache = new EventEmitter();
   assert.equal(sessionServer(cache), cache);
   assert.equal(sessionServer(null), undefined);
+});
+
+test('setVerifyMode: set from the SNI callback, the handshake asks for the client certificate', async () => {
+  const p = pki();
+  const context = tls.createSecureContext({ cert: readFileSync(p.serverCert), key: readFileSync(p.serverKey), ca: readFileSync(p.caFile) });
+  const subjects: string[] = [];
+  const server = net.createServer((socket) => {
+    // Made without requestCert, as a primary without verification makes it.
+    const secure: tls.TLSSocket = new tls.TLSSocket(socket, {
+      isServer: true, secureContext: context,
+      SNICallback: (_name, done) => { setVerifyMode(secure, true, false); done(null, context); },
+    });
+    secure.on('error', () => undefined);
+    secure.on('secure', () => {
+      subjects.push(secure.getPeerX509Certificate()?.subject ?? 'none');
+      secure.end();
+    });
+  }).listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  try {
+    const client = tls.connect({ port: (server.address() as net.AddressInfo).port, host: '127.0.0.1', servername: 'localhost',
+      ca: readFileSync(p.caFile), cert: readFileSync(p.clientCert), key: readFileSync(p.clientKey) });
+    client.on('error', () => undefined);
+    client.resume();
+    await once(client, 'close');
+    assert.deepEqual(subjects, ['CN=client']);
+  } finally {
+    server.close();
+  }
 });

@@ -16,7 +16,8 @@
  */
 import type { X509Certificate } from 'node:crypto';
 import { Socket } from 'node:net';
-import { connect as tlsConnect, TLSSocket, type ConnectionOptions, type SecureContext, type Server as TlsServer, type TLSSocketOptions } from 'node:tls';
+import { connect as tlsConnect, TLSSocket, type ConnectionOptions, type SecureContext, type TLSSocketOptions } from 'node:tls';
+import { releaseTlsErrors, sessionServer, setVerifyMode } from '../node-internals';
 import type { Duplex } from 'node:stream';
 import type { LogLevel, ServiceConfig } from '../config/model';
 import { isClientProtocol, isServerProtocol, type ClientProtocol, type ServerProtocol } from '../config/options';
@@ -73,7 +74,7 @@ function serverSocketOptions(service: RuntimeService): TLSSocketOptions {
     // Over a plain Duplex (an exec'd program) the TLS socket takes this; over a net.Socket, the socket's own.
     allowHalfOpen: true,
     // Node asks this object for sessions by id ('newSession'/'resumeSession'); it need not be a real tls.Server.
-    server: (tls.serverSessions ?? undefined) as unknown as TlsServer | undefined,
+    server: sessionServer(tls.serverSessions),
     secureContext: tls.secureContext,
     requestCert: tls.requestCert,
     rejectUnauthorized: tls.refuseWithoutCert,
@@ -787,25 +788,6 @@ function onClientSecure(this: Owned): void {
 
 function onClientSession(this: Owned, data: Buffer): void {
   this[TUNNEL]?.clientSession(data);
-}
-
-/**
- * A server TLSSocket made without a tls.Server keeps its TLS errors after the handshake to
- * itself (Node emits them as `_tlsError` only, and the peer's fatal alert reads as a plain EOF)
- * until control is released, as tls.Server does on 'secure'. Released, an alert such as the
- * client's handshake_failure after a refused renegotiation reaches 'error' and its LOG3 line.
- */
-function releaseTlsErrors(tls: TLSSocket): void {
-  (tls as unknown as { _releaseControl?: () => boolean })._releaseControl?.();
-}
-
-/**
- * Sets a server TLSSocket's verify mode in the middle of its handshake (before the server's
- * flight is built: from the SNI callback). Node only sets it when the socket is made and has
- * no public call for it but `renegotiate()`, which would start a new handshake.
- */
-function setVerifyMode(tls: TLSSocket, requestCert: boolean, rejectUnauthorized: boolean): void {
-  (tls as unknown as { _handle: { setVerifyMode(request: boolean, reject: boolean): void } })._handle.setVerifyMode(requestCert, rejectUnauthorized);
 }
 
 function onBusyExpired(tunnel: Tunnel): void {
