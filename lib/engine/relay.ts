@@ -3,13 +3,18 @@
  * Moves bytes both ways between the TLS side and the plain side of a tunnel.
  *
  *   both open ──EOF on one side──▶ half-closed ──EOF on the other──▶ closed
- *       │  (TIMEOUTidle)               │ (TIMEOUTclose)
+ *       │  (TIMEOUTidle)               │ (TIMEOUTclose; TIMEOUTidle while bytes are held)
  *       ▼                              ▼
- *     reset                          closed
+ *     reset                          closed (reset if held bytes never move)
  *
  * An EOF is passed on (TCP FIN ↔ TLS close_notify) while the other direction keeps
- * flowing. A peer that resets its socket (ECONNRESET, EPIPE) ends the connection
- * normally, as stunnel does: after a TLS peer's reset the plain side is closed; after a
+ * flowing. Both timeouts measure silence, as stunnel's per-poll timeout does: every
+ * relayed chunk (and every drain) pushes the deadline back, half-closed or not.
+ * TIMEOUTclose never drops a byte the relay has accepted: while one is still held for a
+ * peer (stunnel's non-empty buffers), the deadline is TIMEOUTidle and its expiry a reset.
+ *
+ * A peer that resets its socket (ECONNRESET, EPIPE) ends the connection normally, as
+ * stunnel does: after a TLS peer's reset the plain side is closed; after a
  * plain peer's reset the TLS side still gets its close_notify. Other errors are resets.
  *
  * Backpressure: a side stops reading while the other side's write buffer is full
@@ -56,6 +61,10 @@ export class Relay {
   readonly #tlsIsRemote: boolean;
   #timer: NodeJS.Timeout | null = null;
   #closing = false;
+  /** Half-closed, TIMEOUTclose passed with bytes still held: now waiting up to TIMEOUTidle. */
+  #held = false;
+  /** The timer fired; the verdict waits for this loop turn's I/O poll (see timerFired). */
+  #expiring = false;
   #finished = false;
 
   /**
@@ -93,9 +102,20 @@ export class Relay {
     return total;
   }
 
-  /** Activity: pushes the idle deadline back (no allocation: Timeout.refresh). */
+  /**
+   * Activity: pushes the deadline back (no allocation: Timeout.refresh). Also while
+   * half-closed: stunnel re-arms TIMEOUTclose at every event, so a direction still
+   * flowing after the other ended is never cut (a fixed deadline from the first EOF
+   * truncated echoes that took longer than TIMEOUTclose to come back).
+   */
   touch(): void {
-    if (!this.#closing) this.#timer?.refresh();
+    this.#expiring = false;
+    if (this.#held) {
+      this.#held = false;
+      this.#arm(this.#timeouts.close);
+    } else {
+      this.#timer?.refresh();
+    }
   }
 
   /** The peer of `side` finished sending: pass the EOF on. */
@@ -156,10 +176,29 @@ export class Relay {
     detach(this.#plain);
   }
 
+  /**
+   * The timer fired. On a starved event loop, timers run before the I/O that piled up
+   * meanwhile, while stunnel's poll reports ready sockets before a timeout: so the verdict
+   * waits for the poll of this loop turn (setImmediate runs right after it). Data read
+   * there re-arms the timer (touch) and the expiry is void.
+   */
+  timerFired(): void {
+    this.#expiring = true;
+    setImmediate(onExpiryDue, this);
+  }
+
   idleExpired(): void {
-    if (this.#closing) {
+    if (!this.#expiring || this.#finished) return;
+    this.#expiring = false;
+    if (this.#closing && this.bufferedBytes === 0) {
       this.#owner.say(3, 'transfer: s_poll_wait: TIMEOUTclose exceeded: closing');
       this.#finish('closed');
+    } else if (this.#closing && !this.#held) {
+      // Bytes accepted from one peer still wait for the other (a slow reader): closing now
+      // would destroy them. stunnel waits with TIMEOUTidle while its buffers hold data;
+      // so do we, for the rest of TIMEOUTidle counted from the last activity.
+      this.#held = true;
+      this.#arm(this.#timeouts.idle - this.#timeouts.close);
     } else {
       if (this.#owner.wants(6)) this.#owner.say(6, 'transfer: s_poll_wait: TIMEOUTidle exceeded: sending reset');
       this.#finish('reset');
@@ -188,8 +227,14 @@ export class Relay {
   #startClosing(): void {
     if (this.#closing || this.#finished) return;
     this.#closing = true;
+    this.#arm(this.#timeouts.close);
+  }
+
+  #arm(seconds: number): void {
+    if (this.#finished) return;
+    this.#expiring = false;
     if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = setTimeout(onIdleExpired, Math.max(0, this.#timeouts.close) * 1000, this);
+    this.#timer = setTimeout(onIdleExpired, Math.max(0, seconds) * 1000, this);
   }
 
   /**
@@ -243,7 +288,10 @@ function onData(this: RelayStream, chunk: Buffer): void {
 }
 
 function onDrain(this: RelayStream): void {
-  this[SIDE]!.other.stream.resume();
+  const side = this[SIDE]!;
+  // A slow reader took what was held for it: progress, like a chunk read.
+  side.relay.touch();
+  side.other.stream.resume();
 }
 
 function onEnd(this: RelayStream): void {
@@ -257,5 +305,9 @@ function onFinish(this: RelayStream): void {
 }
 
 function onIdleExpired(relay: Relay): void {
+  relay.timerFired();
+}
+
+function onExpiryDue(relay: Relay): void {
   relay.idleExpired();
 }
