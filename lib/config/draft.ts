@@ -103,12 +103,12 @@ export function cloneServiceDraft(d: ServiceDraft): ServiceDraft {
  * primitive) is shared: options replace such values, they never change them in place.
  */
 export function deepCopy<T>(value: T): T {
-  if (Array.isArray(value)) return value.map((v: unknown) => deepCopy(v)) as T;
   if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map(deepCopy) as T;
   const proto = Object.getPrototypeOf(value) as unknown;
   if (proto !== Object.prototype && proto !== null) return value;
   const copy: Record<string, unknown> = {};
-  for (const [key, v] of Object.entries(value)) copy[key] = deepCopy(v);
+  for (const key in value) copy[key] = deepCopy(value[key]);
   return copy as T;
 }
 
