@@ -10,11 +10,11 @@ import { resolve } from 'node:path';
 import { errnoText } from '../errno';
 import { ConfigError } from '../errors';
 import type { LexItem, LexResult } from './lexer';
-import type { Config, GlobalConfig, Notice, ServiceConfig, SourceRef } from './model';
 import {
-  isClientProtocol, KNOWN_PROTOCOLS, servesBothModes, cloneServiceDraft, newGlobalDraft, newServiceDraft, optionByName,
-  type GlobalDraft, type ServiceDraft,
-} from './options';
+  cloneServiceDraft, newGlobalDraft, newServiceDraft, toGlobalConfig, toServiceConfig, type GlobalDraft, type ServiceDraft,
+} from './draft';
+import type { Config, Notice, ServiceConfig, SourceRef } from './model';
+import { isClientProtocol, KNOWN_PROTOCOLS, servesBothModes, optionByName } from './options';
 import { ValueError } from './values';
 
 /** A section being read: its header, its draft and whether any of its lines failed. */
@@ -174,7 +174,7 @@ function finishSection(
   if (d.client && !d.tls.verify.chain && !d.tls.verify.peer) {
     report.notices.push({ level: 4, text: `Service [${section.name}] needs authentication to prevent MITM attacks` });
   }
-  return toServiceConfig(section, sniPrimary, sniPattern);
+  return toServiceConfig(d, { name: section.name, source: section.source, sniPrimary, sniPattern });
 }
 
 function checkProtocol(d: ServiceDraft, fail: (text: string) => void): void {
@@ -294,30 +294,6 @@ export function unreadable(path: string, directory: boolean): string | null {
   } catch (err) {
     return errnoText(err);
   }
-}
-
-function toGlobalConfig(g: GlobalDraft): GlobalConfig {
-  return {
-    foreground: g.foreground, pid: g.pid, chroot: g.chroot, setuid: g.setuid, setgid: g.setgid, service: g.service,
-    debugLevel: g.debugLevel, syslogFacility: g.syslogFacility, syslog: g.syslog, output: g.output,
-    logMode: g.logMode, workers: g.workers, drainTimeout: g.drainTimeout, metrics: g.metrics, logFormat: g.logFormat,
-  };
-}
-
-function toServiceConfig(section: OpenSection, sniPrimary: string | null, sniPattern: string | null): ServiceConfig {
-  const d = section.draft;
-  const tls = d.tls;
-  return {
-    name: section.name,
-    source: section.source,
-    client: d.client,
-    accept: d.accept, connect: d.connect, redirect: d.redirect,
-    exec: d.exec, execArgs: d.execArgs, retry: d.retry, failover: d.failover, delay: d.delay,
-    local: d.local, protocol: d.protocol, protocolSettings: d.protocolSettings, timeouts: d.timeouts, socketOptions: d.socketOptions, reset: d.reset,
-    debugLevel: d.debugLevel, logId: d.logId, acceptUid: d.acceptUid, acceptGid: d.acceptGid,
-    sniPrimary, sniPattern, acceptProxy: d.acceptProxy, proxyVersion: d.proxyVersion,
-    tls: { ...tls, key: tls.key ?? tls.cert, sni: d.client ? d.sni : null },
-  };
 }
 
 /** Freezes the whole tree (Buffers stay mutable: they cannot be frozen). */
