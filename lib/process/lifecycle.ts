@@ -45,8 +45,10 @@ export interface RunRequest {
  *  1. banner and the descriptor limit, into the log (kept in memory until it is open)
  *  2. configuration read (file, or `-fd N` into memory) → its notices
  *  3. `foreground = no` in the process started from the command line: passphrases asked for on
- *     the terminal, then detach (process/daemon): the parent starts a detached copy of itself
- *     that runs steps 1–9 and waits on the status pipe for `ready` or the error lines
+ *     the terminal, then detach (process/daemon): the parent starts a detached copy of itself,
+ *     which runs this sequence again (1, 2, then 4–10: it is the daemon child), and exits with
+ *     what the child writes on the status pipe: 0 at its `ready` (step 10), or 1 after its
+ *     error lines
  *  4. the Server: one process (process/single), or a primary of `workers = N` (process/primary)
  *  5. syslog connected; every TLS context built (keys read as root): `Configuration successful`
  *  6. the `metrics` endpoint bound (before the privilege drop)
@@ -61,8 +63,9 @@ export interface RunRequest {
  *   builds them only so that a bad key fails before any worker runs).
  * - 7: the single process binds, then confines itself, then opens `output` as the dropped user.
  *   The primary opens its log as the workers' user from outside the chroot, starts the workers
- *   and waits until each serves; each worker binds (through the primary) and confines itself;
- *   the primary keeps root, to start replacements that read the keys.
+ *   and waits until each serves; each worker (process/worker) builds its contexts, binds
+ *   through the primary, confines itself and opens its log; the primary keeps root, to start
+ *   replacements that read the keys.
  * - 9: the single process writes the pid file already as the dropped user; the primary writes
  *   its own pid as the workers' user, from outside the chroot.
  */
