@@ -180,7 +180,7 @@ async function terminate(running: Running, signal: TerminationSignal, terminatio
   const failed = (error: unknown) => log.write(3, 'ui', `Shutdown: ${messagesOf(error)[0]}`);
   if (seconds > 0) {
     termination.draining = true;
-    drainState.start(seconds);
+    drainState.start();
     // Health checks answer `503 draining` from the drain's first moment.
     running.metrics?.setDraining(true);
     const count = (await server.activeConnections()).length;
