@@ -52,9 +52,14 @@ function fileStamp(date: Date): string {
     `${two(date.getHours())}:${two(date.getMinutes())}:${two(date.getSeconds())}`;
 }
 
+/** stunnel's line without its timestamp, `LOG5[id]: text`: every text sink and syslog datagram carries it. */
+function logLine(level: LogLevel, id: string, text: string): string {
+  return `LOG${level}[${id}]: ${text}`;
+}
+
 /** Formats a line as stunnel does in files and on stderr: `YYYY.MM.DD HH:MM:SS LOG5[id]: text`, local time. */
 export function formatLine(date: Date, level: LogLevel, id: string, text: string): string {
-  return `${fileStamp(date)} LOG${level}[${id}]: ${text}`;
+  return `${fileStamp(date)} ${logLine(level, id, text)}`;
 }
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -190,7 +195,7 @@ abstract class Sink extends Transport {
 abstract class TextSink extends Sink {
   readonly #stamp = new SecondStamp(fileStamp);
   protected writeOne(level: LogLevel, id: string, text: string): void {
-    this.writeText(`${this.#stamp.now()} LOG${level}[${id}]: ${text}\n`);
+    this.writeText(`${this.#stamp.now()} ${logLine(level, id, text)}\n`);
   }
   /** Writes whole lines (one or more, each ending in a newline). */
   abstract writeText(text: string): void;
@@ -286,7 +291,7 @@ class SyslogSink extends Sink {
   }
   /** Sends one line; `date` for a line kept since start-up, else now. */
   send(level: LogLevel, id: string, text: string, date?: Date): void {
-    this.sendMessage(level, `LOG${level}[${id}]: ${text}`, date);
+    this.sendMessage(level, logLine(level, id, text), date);
   }
   /** Sends one datagram whose message is `message` (a JSON line, or stunnel's `LOGn[id]: text`). */
   sendMessage(level: LogLevel, message: string, date?: Date): void {
@@ -390,7 +395,7 @@ export class Log implements LogWriter, StructuredWriter {
   /** Queues the line for the text sinks (written at the end of the turn) and sends it to syslog. */
   #emit(stamp: string, level: LogLevel, id: string, message: string, date?: Date): void {
     if (this.#textSinks.length > 0) {
-      this.#pending += `${stamp} LOG${level}[${id}]: ${message}\n`;
+      this.#pending += `${stamp} ${logLine(level, id, message)}\n`;
       if (this.#pending.length >= PENDING_LIMIT) this.flush();
       else if (this.#flushTimer === null) this.#flushTimer = setImmediate(this.#flushLater).unref();
     }

@@ -2,10 +2,9 @@
  * @module engine/engine
  * The tunnel engine the process layer drives: prepare (build every TLS context) →
  * start (resolve, bind, start exec+connect services) → reload (swap) → close. It receives
- * the Config and a LogWriter, reads only the files the TLS settings name, and reports news
- * upward as events:
- *   'fdWall'  the descriptor table filled up; accepting is suspended for a second
- * and, when the process layer sets `meter` (the `metrics` option), counts to it (engine/meter).
+ * the Config and a LogWriter, reads only the files the TLS settings name, and reports its
+ * news upward by counting to `meter` when the process layer sets one (the `metrics` option,
+ * engine/meter): connections, and the descriptor wall below.
  *
  * THE DESCRIPTOR WALL. At EMFILE libuv accepts and closes pending connections itself
  * (its "emfile trick") and Node's server never hears of it, so the engine watches for the
@@ -16,7 +15,6 @@
  * for a second closes every connection it accepts (the port stays bound, the listener
  * stays open), after which it accepts normally again by itself.
  */
-import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import type { Config, LogLevel, ServiceConfig } from '../config/model';
@@ -55,9 +53,7 @@ const FD_WALL_PAUSE_MS = 1000;
 /** Descriptors kept free below the soft limit: a tunnel needs a second one for its far side. */
 const FD_HEADROOM = 4;
 
-export class Engine extends EventEmitter implements TunnelHost {
-  /** Id of main-thread lines: `ui` in the foreground, the process layer sets `main` after daemonizing. */
-  mainId = 'ui';
+export class Engine implements TunnelHost {
   readonly #ids = new ConnectionIds();
   readonly #tunnels = new Set<Tunnel>();
   #listeners: Listener[] = [];
@@ -76,7 +72,6 @@ export class Engine extends EventEmitter implements TunnelHost {
 
   /** `passphrases`: how encrypted private keys are unlocked (by default they cannot be). */
   constructor(readonly log: LogWriter, readonly passphrases: PassphraseBook = new PassphraseBook(null)) {
-    super();
     checkNodeInternals();
   }
 
@@ -299,12 +294,12 @@ export class Engine extends EventEmitter implements TunnelHost {
   }
 
   #main(level: LogLevel, text: string): void {
-    if (level <= this.#mainLevel) this.log.write(level, this.mainId, text);
+    if (level <= this.#mainLevel) this.log.write(level, 'ui', text);
   }
 
   #flushNotices(config: Config, notices: readonly ContextNotice[]): void {
     for (const n of notices) {
-      if (n.level <= config.global.debugLevel) this.log.write(n.level, this.mainId, n.text);
+      if (n.level <= config.global.debugLevel) this.log.write(n.level, 'ui', n.text);
     }
   }
 
@@ -402,7 +397,6 @@ export class Engine extends EventEmitter implements TunnelHost {
     if (line) this.#main(3, line);
     this.#main(5, 'Accepting new connections suspended for 1 second');
     this.meter?.fdWall();
-    this.emit('fdWall');
   }
 
   /** accept() errors that do reach Node (the emfile trick failed, or another error). */

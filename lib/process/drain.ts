@@ -1,24 +1,20 @@
 /**
  * @module process/drain
  * The process's draining state (`TIMEOUTdrain`): set once, when the first TERM/INT starts
- * a drain, never cleared (the process exits at its end). Anything that reports health
- * (a /healthz endpoint answering `503 draining`) reads `drainState.draining` or listens
- * for its 'draining' event, emitted once with the drain's deadline in seconds.
+ * a drain (process/serve, which also tells the metrics endpoint, whose /healthz then answers
+ * `503 draining`), never cleared (the process exits at its end). Anything else that reports
+ * health reads `drainState.draining`.
  */
-import { EventEmitter } from 'node:events';
-
-export class DrainState extends EventEmitter {
+export class DrainState {
   #draining = false;
 
   get draining(): boolean {
     return this.#draining;
   }
 
-  /** Marks the process draining (once); emits 'draining' with `seconds`. */
-  start(seconds: number): void {
-    if (this.#draining) return;
+  /** Marks the process draining (once). */
+  start(): void {
     this.#draining = true;
-    this.emit('draining', seconds);
   }
 }
 

@@ -1,23 +1,32 @@
 /**
  * @module process/serve
- * A daemon's life once its configuration has loaded, the same whether one process serves
- * (process/single) or a primary with workers (process/primary): start-up in stunnel's order
- * ending with the pid file, a failed start undone, SIGHUP's reload (read again, check, switch,
- * or keep what runs), and serving until a termination signal.
+ * A daemon's running phase, once process/lifecycle has started it; the same whether one
+ * process serves (process/single) or a primary with workers (process/primary), both behind
+ * the `Server` interface below. Read top-down:
+ *
+ *   serve        signals handled → `Accepting new connections` → the daemon parent and systemd
+ *                told ready → wait for TERM/INT/QUIT → terminate → pid file removed → log
+ *                closed → metrics endpoint closed → exit code 0
+ *   reload       (SIGHUP) systemd told RELOADING → read again → check → switch, or keep what
+ *                runs → systemd told READY; the metrics endpoint counts the outcome
+ *   terminate    systemd told STOPPING → at once: the termination line, then stop; or with
+ *                `TIMEOUTdrain`: draining (drainState, /healthz `503 draining`), `Draining N
+ *                connection(s) for up to S s`, drain (a second signal ends it at once), then
+ *                the termination line
  */
 import { decodeConfigBytes } from '../config/lexer';
 import { loadConfigText } from '../config/load';
 import type { Config } from '../config/model';
 import type { ActiveConnection } from '../engine/engine';
-import { MetricsEndpoint, type MetricsJson } from '../metrics/endpoint';
-import { errnoText } from '../errno';
+import type { MetricsEndpoint, MetricsJson } from '../metrics/endpoint';
 import type { Log } from '../log';
 import type { DaemonStatus } from './daemon';
-import { StartupError } from '../errors';
-import { configFailureLines, contextFailureLines } from './failures';
+import { configFailureLines, messagesOf } from './failures';
 import type { PidFile } from './pidfile';
 import { drainState } from './drain';
-import { readReloadSource, serveUntilTerminated, settingsFor, startup, type LinePrinter } from './startup';
+import { systemdNotifier, type Notifier } from './notify';
+import { installSignalHandlers, terminationLine, type TerminationSignal } from './signals';
+import { readReloadSource } from './startup';
 
 /** What serves the connections: an engine in this process, or a pool of workers. */
 export interface Server {
@@ -41,98 +50,146 @@ export interface Server {
   metrics(): Promise<MetricsJson[]>;
 }
 
-/** Binds the `metrics` endpoint (before the privilege drop); null when the option is not set. */
-async function openMetrics(config: Config, server: Server, log: Log): Promise<MetricsEndpoint | null> {
-  const address = config.global.metrics;
-  if (address === null) return null;
-  const endpoint = new MetricsEndpoint(address, () => server.metrics());
-  try {
-    const bound = await endpoint.listen();
-    log.write(6, 'ui', `Metrics endpoint bound to ${bound}`);
-  } catch (error) {
-    throw new StartupError([`Binding metrics endpoint to ${address.text}: ${errnoText(error)}`]);
-  }
-  return endpoint;
-}
-
-export interface DaemonRequest {
-  readonly config: Config;
+/** A daemon that has started: what its running phase works with. */
+export interface Running {
+  readonly server: Server;
+  /** The configuration served now: a successful reload replaces it. */
+  config: Config;
   /** What SIGHUP reads again: the file name, or the descriptor number with `-fd`. */
   readonly reloadSource: string;
   readonly log: Log;
-  readonly print: LinePrinter;
+  /** The daemon child's status pipe to its parent; null in the foreground. */
   readonly status: DaemonStatus | null;
+  readonly pidFile: PidFile | null;
+  readonly metrics: MetricsEndpoint | null;
 }
 
-/** Starts `server` on the request's configuration and serves until terminated; resolves with the exit code. */
-export async function serveDaemon(request: DaemonRequest, server: Server): Promise<number> {
-  const { log, print, status, reloadSource } = request;
-  let config = request.config;
-  let pidFile: PidFile | null = null;
-  let metrics: MetricsEndpoint | null = null;
-  const ok = await startup(log, print, async () => {
-    log.openSyslog(settingsFor(config, config.global.foreground === 'yes'));
-    try {
-      server.check(config);
-    } catch (error) {
-      throw new StartupError(contextFailureLines(error));
-    }
-    log.write(5, 'ui', 'Configuration successful');
-    metrics = await openMetrics(config, server, log);
-    await server.start(config);
-    if (status !== null) {
-      // What daemon(3) does after the fork: cwd `/`, so a later reload resolves paths from there.
-      process.chdir('/');
-      log.daemonized();
-    }
-    const pid = config.global.pid;
-    if (pid !== null) {
-      pidFile = server.pidFile(config, pid);
-      pidFile.create();
-      log.write(7, 'ui', `Created pid file ${pid}`);
-    }
-  });
-  if (!ok) {
-    await server.stop().catch(() => undefined);
-    await (metrics as MetricsEndpoint | null)?.close();
-    (pidFile as PidFile | null)?.remove();
-    log.close();
-    status?.close();
-    return 1;
+/** TERM/INT/QUIT as they come: the first starts the shutdown, a second during a drain ends the drain at once. */
+class Termination {
+  readonly #server: Server;
+  #first: TerminationSignal | null = null;
+  #requested: (signal: TerminationSignal) => void = () => undefined;
+  /** Resolves with the first signal. */
+  readonly requested = new Promise<TerminationSignal>((resolve) => (this.#requested = resolve));
+  /** Set once a drain has begun: a second signal then stops at once. */
+  draining = false;
+  /** The stop a second signal started during the drain. */
+  forcedStop: Promise<void> | null = null;
+
+  constructor(server: Server) {
+    this.#server = server;
   }
 
-  const reload = async (): Promise<void> => {
-    log.write(5, 'ui', `Reading configuration from file ${reloadSource}`);
-    try {
-      const bytes = readReloadSource(reloadSource);
-      const next = loadConfigText(decodeConfigBytes(bytes), reloadSource);
-      for (const notice of next.notices) log.write(notice.level, 'ui', notice.text);
-      await server.reload(next, bytes, config);
-      if (!sameAddress(next.global.metrics, config.global.metrics)) {
-        log.write(4, 'ui', 'metrics takes effect at the next start; the endpoint keeps running as started');
-      }
-      config = next;
-    } catch (error) {
-      for (const line of configFailureLines(error)) log.write(3, 'ui', line);
-      log.write(3, 'ui', 'Failed to reload the configuration file');
-      metrics?.reloaded(false);
-      return;
+  /** True from the first signal on. */
+  get started(): boolean {
+    return this.#first !== null;
+  }
+
+  signal(signal: TerminationSignal): void {
+    if (this.#first === null) {
+      this.#first = signal;
+      this.#requested(signal);
+    } else if (this.draining) {
+      // A second signal during a drain: drop what is left now.
+      this.forcedStop ??= this.#server.stop();
     }
-    log.write(5, 'ui', 'Configuration successful');
-    metrics?.reloaded(true);
-  };
-  const endpoint = metrics as MetricsEndpoint | null;
-  // TIMEOUTdrain: health checks answer `503 draining` from the drain's first moment.
-  if (endpoint !== null) drainState.once('draining', () => endpoint.setDraining(true));
-  const code = await serveUntilTerminated(log, status, pidFile, {
-    reload,
-    reopenLog: () => server.reopenLog(config),
+  }
+}
+
+/** Serves until a termination signal and shuts down; resolves with the exit code. */
+export async function serve(running: Running): Promise<number> {
+  const { log, status, server } = running;
+  const notifier = systemdNotifier(log);
+  const termination = new Termination(server);
+  const uninstall = installSignalHandlers(log, {
+    reload: () => reload(running, notifier, termination),
+    reopenLog: () => server.reopenLog(running.config),
     activeConnections: () => server.activeConnections(),
-  }, server, () => config.global.drainTimeout);
-  await endpoint?.close();
-  return code;
+    terminate: (signal) => termination.signal(signal),
+  });
+  process.on('uncaughtException', (error) => {
+    log.write(3, 'ui', `Internal error: ${error.stack ?? error.message}`);
+    running.pidFile?.remove();
+    // Worker processes follow: a worker whose primary is gone exits.
+    process.exit(1);
+  });
+  log.write(6, 'ui', 'Accepting new connections');
+  status?.ready();
+  notifier.ready();
+
+  const signal = await termination.requested;
+  notifier.stopping();
+  await terminate(running, signal, termination);
+  uninstall();
+  notifier.close();
+  running.pidFile?.remove();
+  log.close();
+  await running.metrics?.close();
+  return 0;
+}
+
+/**
+ * SIGHUP. Once stopping (a drain under way), ignored: a reload would bind the listeners again.
+ * Never throws: a configuration that fails is logged and the running one kept.
+ */
+async function reload(running: Running, notifier: Notifier, termination: Termination): Promise<void> {
+  if (termination.started) return;
+  notifier.reloading();
+  try {
+    await switchConfiguration(running);
+  } finally {
+    notifier.ready();
+  }
+}
+
+/** Reads the configuration again (the name resolved at start-up), has the server check and switch to it. */
+async function switchConfiguration(running: Running): Promise<void> {
+  const { log, server, reloadSource, metrics } = running;
+  log.write(5, 'ui', `Reading configuration from file ${reloadSource}`);
+  try {
+    const bytes = readReloadSource(reloadSource);
+    const next = loadConfigText(decodeConfigBytes(bytes), reloadSource);
+    for (const notice of next.notices) log.write(notice.level, 'ui', notice.text);
+    await server.reload(next, bytes, running.config);
+    if (!sameAddress(next.global.metrics, running.config.global.metrics)) {
+      log.write(4, 'ui', 'metrics takes effect at the next start; the endpoint keeps running as started');
+    }
+    running.config = next;
+  } catch (error) {
+    for (const line of configFailureLines(error)) log.write(3, 'ui', line);
+    log.write(3, 'ui', 'Failed to reload the configuration file');
+    metrics?.reloaded(false);
+    return;
+  }
+  log.write(5, 'ui', 'Configuration successful');
+  metrics?.reloaded(true);
 }
 
 function sameAddress(a: Config['global']['metrics'], b: Config['global']['metrics']): boolean {
   return a?.host === b?.host && a?.port === b?.port;
+}
+
+/**
+ * After the first termination signal: the server stops at once (the termination line first),
+ * or with `TIMEOUTdrain` (of the configuration served now) drains, the termination line at its end.
+ */
+async function terminate(running: Running, signal: TerminationSignal, termination: Termination): Promise<void> {
+  const { log, server } = running;
+  const line = terminationLine(signal);
+  const seconds = running.config.global.drainTimeout;
+  const failed = (error: unknown) => log.write(3, 'ui', `Shutdown: ${messagesOf(error)[0]}`);
+  if (seconds > 0) {
+    termination.draining = true;
+    drainState.start();
+    // Health checks answer `503 draining` from the drain's first moment.
+    running.metrics?.setDraining(true);
+    const count = (await server.activeConnections()).length;
+    log.write(5, 'ui', `Draining ${count} connection(s) for up to ${seconds} s`);
+    await server.drain(seconds).catch(failed);
+    if (termination.forcedStop) await termination.forcedStop;
+    log.write(line.level, 'ui', line.text);
+  } else {
+    log.write(line.level, 'ui', line.text);
+    await server.stop().catch(failed);
+  }
 }
