@@ -97,6 +97,12 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
   #dialer: Dialer | null = null;
   #relay: Relay | null = null;
   #timer: NodeJS.Timeout | null = null;
+  /** Client mode: the server was judged and accepted on this connection (only then is its session kept). */
+  #peerAccepted = false;
+  /** Client mode: this connection offered a session from the cache of accepted servers. */
+  #offeredSession = false;
+  /** Client mode: a session Node gave us before the verdict, kept only if the peer is accepted. */
+  #pendingSession: Buffer | null = null;
   /** Called once when the tunnel has ended, whichever way (inetd mode waits on it). */
   onFinished: (() => void) | null = null;
 
@@ -380,6 +386,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
     const tls = this.service.tls;
     const target = this.#destination?.text ?? null;
     const session = target ? tls.clientSessions?.get(target) : undefined;
+    this.#offeredSession = session !== undefined;
     if (tls.servername && this.wants(6)) this.say(6, `SNI: sending servername: ${tls.servername}`);
     const socket = tlsConnect({
       socket: remote,
@@ -402,14 +409,26 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
   clientSecure(): void {
     if (!this.#handshakeDone('secureConnect', onClientSecure, CONNECTING_TLS)) return;
     const tls = this.#tls!;
-    if (!judgePeer(tls, this.service.config.tls, this.service.tls.trusted, this)) {
+    // The client cache holds sessions of accepted servers only, and a server can resume only a
+    // session we offered: a resumed session carries that verdict (OpenSSL does not keep the
+    // server's chain in a client session, so it cannot be judged again).
+    const verdictCarried = this.#offeredSession && tls.isSessionReused();
+    if (!verdictCarried && !judgePeer(tls, this.service.config.tls, this.service.tls.trusted, this)) {
       this.say(3, 'SSL_connect: error:0A000086:SSL routines::certificate verify failed');
       return this.#end(tlsToldStatus(true));
     }
+    this.#peerAccepted = true;
+    if (this.#pendingSession) this.clientSession(this.#pendingSession);
     this.#startRelay(tls, this.#local);
   }
 
+  /** TLSSocket 'session': kept for the next connection only once this server was accepted. */
   clientSession(data: Buffer): void {
+    if (!this.#peerAccepted) {
+      this.#pendingSession = data;
+      return;
+    }
+    this.#pendingSession = null;
     const target = this.#destination?.text;
     if (target) this.service.tls.clientSessions?.set(target, data);
   }

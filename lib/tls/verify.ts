@@ -58,8 +58,10 @@ function subjectChecksPass(cert: X509Certificate, tls: TlsConfig, log: Speaker):
  */
 export function judgePeer(socket: TLSSocket, tls: TlsConfig, trustedFingerprints: ReadonlySet<string>, log: Speaker): boolean {
   const policy = tls.verify;
-  // A resumed session was verified when it was first negotiated; no certificate is sent again.
-  if (socket.isSessionReused()) return true;
+  // RESUMPTION. A resumed session is judged again, never waved through: a server's session and
+  // ticket keep the client's certificate and its chain verdict, so the same rules give the same
+  // verdict, and a session made without an acceptable peer stays refused (a client keeps only
+  // sessions of accepted servers: engine/tunnel).
   const cert = socket.getPeerX509Certificate();
   if (!cert) {
     log.say(6, 'No peer certificate received');
