@@ -99,6 +99,8 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
   #timer: NodeJS.Timeout | null = null;
   /** Client mode: the server was judged and accepted on this connection (only then is its session kept). */
   #peerAccepted = false;
+  /** Server mode: the handshake was keyed by one of our PSKsecrets (not a resumption). */
+  #externalPsk = false;
   /** Client mode: this connection offered a session from the cache of accepted servers. */
   #offeredSession = false;
   /** Client mode: a session Node gave us before the verdict, kept only if the peer is accepted. */
@@ -245,7 +247,10 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
   serverPsk(identity: string): Buffer | null {
     const key = this.service.tls.psk?.get(identity) ?? null;
     if (!key) this.say(3, `PSK identity not found (session ${identity})`);
-    else this.say(5, `Key configured for PSK identity "${identity}"`);
+    else {
+      this.#externalPsk = true;
+      this.say(5, `Key configured for PSK identity "${identity}"`);
+    }
     return key;
   }
 
@@ -446,7 +451,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker {
 
   #describeHandshake(tls: TLSSocket, server: boolean): void {
     if (!this.wants(6)) return;
-    this.say(6, sessionLine(tls, server));
+    this.say(6, sessionLine(tls, server, server && this.#externalPsk));
     this.say(6, cipherLine(tls));
   }
 

@@ -15,7 +15,6 @@
  */
 import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,7 +22,7 @@ import { connect as tcpConnect } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { issueCertificate } from '../../lib/certs/selfsigned';
 import { pki } from '../helpers/pki';
-import { backend, lineCount, startDaemon, TEST_GLOBALS, type Backend } from '../helpers/net';
+import { backend, lineCount, runClosedStdin, startDaemon, TEST_GLOBALS, type Backend } from '../helpers/net';
 import { runStunnelTs, tempDir, type Running } from '../helpers/daemon';
 import { assertPeers, skipWithout } from '../helpers/peers';
 
@@ -49,20 +48,6 @@ async function daemonOf(body: string): Promise<{ daemon: Running; port: number; 
   return { daemon, dir, port: await daemon.port(0) };
 }
 
-/** Runs openssl with stdin a pipe closed at once (s_client -ign_eof then reads until the server closes). */
-function sClient(args: string[], backstopMs = 20_000): Promise<{ out: string; hung: boolean }> {
-  return new Promise((resolve) => {
-    const child = spawn('openssl', args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let hung = false;
-    child.stdout.on('data', (c) => { out += c; });
-    child.stderr.on('data', (c) => { out += c; });
-    child.stdin.end();
-    const timer = setTimeout(() => { hung = true; child.kill('SIGKILL'); }, backstopMs); // backstop only
-    child.on('close', () => { clearTimeout(timer); resolve({ out, hung }); });
-  });
-}
-
 interface Visit {
   readonly reused: boolean;
   readonly reached: 'REAL' | 'HONEY' | 'none';
@@ -71,7 +56,7 @@ interface Visit {
 /** One `openssl s_client` connection: `-sess_out` on the first, `-sess_in` afterwards. */
 async function visit(port: number, sessionFile: string, first: boolean, extra: string[]): Promise<Visit> {
   const args = ['s_client', '-connect', `127.0.0.1:${port}`, '-ign_eof', first ? '-sess_out' : '-sess_in', sessionFile, ...extra];
-  const { out, hung } = await sClient(args);
+  const { out, hung } = await runClosedStdin('openssl', args);
   assert.equal(hung, false, out);
   // stdout and stderr interleave: the answer need not start a line.
   const reached = /backend=REAL\b/.test(out) ? 'REAL' : /backend=HONEY\b/.test(out) ? 'HONEY' : 'none';
