@@ -117,6 +117,14 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner 
   /** performance.now() when the handshake / the backend dial began (kept only with a meter). */
   #handshakeAt = 0;
   #dialAt = 0;
+  /** Client mode: the server was judged and accepted on this connection (only then is its session kept). */
+  #peerAccepted = false;
+  /** Server mode: the handshake was keyed by one of our PSKsecrets (not a resumption). */
+  #externalPsk = false;
+  /** Client mode: this connection offered a session from the cache of accepted servers. */
+  #offeredSession = false;
+  /** Client mode: a session Node gave us before the verdict, kept only if the peer is accepted. */
+  #pendingSession: Buffer | null = null;
   /** Called once when the tunnel has ended, whichever way (inetd mode waits on it). */
   onFinished: (() => void) | null = null;
 
@@ -385,7 +393,10 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner 
   serverPsk(identity: string): Buffer | null {
     const key = this.service.tls.psk?.get(identity) ?? null;
     if (!key) this.say(3, `PSK identity not found (session ${identity})`);
-    else this.say(5, `Key configured for PSK identity "${identity}"`);
+    else {
+      this.#externalPsk = true;
+      this.say(5, `Key configured for PSK identity "${identity}"`);
+    }
     return key;
   }
 
@@ -535,6 +546,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner 
     const tls = this.service.tls;
     const target = this.#destination?.text ?? null;
     const session = target ? tls.clientSessions?.get(target) : undefined;
+    this.#offeredSession = session !== undefined;
     if (tls.servername && this.wants(6)) this.say(6, `SNI: sending servername: ${tls.servername}`);
     const socket = tlsConnect({
       socket: remote,
@@ -557,7 +569,11 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner 
   clientSecure(): void {
     if (!this.#handshakeDone('secureConnect', onClientSecure, CONNECTING_TLS)) return;
     const tls = this.#tls!;
-    this.#judgePeer(tls, true, (accepted) => this.#clientVerdict(accepted));
+    // The client cache holds sessions of accepted servers only, and a server can resume only a
+    // session we offered: a resumed session carries that verdict (OpenSSL does not keep the
+    // server's chain in a client session, so it cannot be judged again).
+    const verdictCarried = this.#offeredSession && tls.isSessionReused();
+    this.#judgePeer(tls, !verdictCarried, (accepted) => this.#clientVerdict(accepted));
   }
 
   #clientVerdict(accepted: boolean): void {
@@ -567,12 +583,20 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner 
       this.#handshakeLost('verify');
       return this.#end(tlsToldStatus(true));
     }
+    this.#peerAccepted = true;
+    if (this.#pendingSession) this.clientSession(this.#pendingSession);
     const tls = this.#tls!;
     if (this.#meter) this.#metered(tls);
     this.#startRelay(tls, this.#local);
   }
 
+  /** TLSSocket 'session': kept for the next connection only once this server was accepted. */
   clientSession(data: Buffer): void {
+    if (!this.#peerAccepted) {
+      this.#pendingSession = data;
+      return;
+    }
+    this.#pendingSession = null;
     const target = this.#destination?.text;
     if (target) this.service.tls.clientSessions?.set(target, data);
   }
@@ -592,7 +616,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner 
     // stunnel 5.68 skips these when the service in force (an SNI secondary) logs below info,
     // and writes them, like every line, at the accepting service's level.
     if (this.config.debugLevel < 6 || !this.wants(6)) return;
-    this.say(6, sessionLine(tls, server));
+    this.say(6, sessionLine(tls, server, server && this.#externalPsk));
     this.say(6, cipherLine(tls));
   }
 

@@ -6,9 +6,12 @@
  * reloads, so tickets also survive SIGHUP), hands it to every worker, and each worker
  * derives the same 48-byte key block per service from it. Services configured with
  * `ticketKeySecret` + `ticketMacSecret` keep the keys derived from those (tls/tickets).
+ * The service's session binding (tls/sessions) is mixed in: after a reload that changes the
+ * verification settings, tickets issued before it no longer decrypt.
  */
 import { hkdfSync, randomBytes } from 'node:crypto';
 import type { Prepared } from '../engine/engine';
+import { setContextTicketKeys } from '../node-internals';
 
 /** A fresh secret for one primary's lifetime. */
 export function newTicketSecret(): Buffer {
@@ -16,13 +19,9 @@ export function newTicketSecret(): Buffer {
 }
 
 /** The key block (16 name, 16 HMAC, 16 AES bytes) of one service, the same in every worker. */
-export function serviceTicketKeys(secret: Buffer, serviceName: string): Buffer {
-  return Buffer.from(hkdfSync('sha256', secret, Buffer.from(serviceName), 'stunnel-ts worker ticket keys', 48));
-}
-
-/** The native SecureContext under tls.SecureContext: `setTicketKeys` is what tls.Server#setTicketKeys calls. */
-interface NativeContext {
-  setTicketKeys(keys: Buffer): void;
+export function serviceTicketKeys(secret: Buffer, serviceName: string, binding: string): Buffer {
+  const salt = Buffer.concat([Buffer.from(`${serviceName}\0`), Buffer.from(binding, 'hex')]);
+  return Buffer.from(hkdfSync('sha256', secret, salt, 'stunnel-ts worker ticket keys', 48));
 }
 
 /**
@@ -34,9 +33,7 @@ export function shareTicketKeys(prepared: Prepared, secret: Buffer): number {
   for (const runtime of prepared.services.values()) {
     const { config, tls } = runtime;
     if (config.client || (config.tls.ticketKeySecret && config.tls.ticketMacSecret)) continue;
-    const native = (tls.secureContext as unknown as { context?: NativeContext }).context;
-    if (typeof native?.setTicketKeys !== 'function') continue;
-    native.setTicketKeys(serviceTicketKeys(secret, config.name));
+    setContextTicketKeys(tls.secureContext, serviceTicketKeys(secret, config.name, tls.sessionBinding));
     keyed++;
   }
   return keyed;

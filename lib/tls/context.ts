@@ -4,7 +4,7 @@
  * of that service (Node core's habit: one SecureContext per server). node-forge is
  * never used here; everything is Node's own OpenSSL.
  */
-import { constants, createHash, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import type { LogLevel, ServiceConfig, TlsConfig } from '../config/model';
@@ -13,7 +13,7 @@ import {
 } from './files';
 import { isEncryptedPem, type PassphraseBook } from './passphrase';
 import { cipherString, secureOptions, versionRange } from './protocol';
-import { BoundedCache, ServerSessionCache, type ClientSessionCache } from './sessions';
+import { BoundedCache, ServerSessionCache, sessionBinding, type ClientSessionCache } from './sessions';
 import { ticketKeys } from './tickets';
 import { fingerprints, wantsOcsp } from './verify';
 
@@ -34,14 +34,13 @@ export interface ServiceTls {
   /** CAfile/CApath certificates, trust anchors of OCSP responses; empty without OCSP checks. */
   readonly ocspAnchors: readonly X509Certificate[];
   /**
-   * Server side session-id cache (the `server` object handed to TLSSockets). SESSION
-   * RESUMPTION: with tickets on (the default) every client that resumes, TLS 1.2 or 1.3,
-   * does so with a ticket the server keeps no state for, so no cache is kept: a cache makes
-   * Node call into JavaScript for every ClientHello and every ticket issued, on every
-   * connection. Only `options = NO_TICKET` needs the cache (session ids, stateful TLS 1.3
-   * tickets). Null when not needed or resumption is off.
+   * Server side session-id cache (the `server` object handed to TLSSockets). As stunnel, a
+   * server resumes by ticket and by session id (a TLS 1.2 client that sends no ticket, or
+   * `options = NO_TICKET`), so the cache is kept whenever resumption is on. Null when it is off.
    */
   readonly serverSessions: ServerSessionCache | null;
+  /** The digest sessions are bound to (tls/sessions `sessionBinding`): the workers mix it into their ticket keys. */
+  readonly sessionBinding: string;
   /** Client side: last session per target; null when resumption is off. */
   readonly clientSessions: ClientSessionCache | null;
   /** Client side: the server name to send, or undefined. */
@@ -56,9 +55,12 @@ export interface ContextNotice {
   readonly text: string;
 }
 
-/** Every session of one service shares this id context, so tickets survive restarts and cross processes. */
-function sessionIdContext(service: ServiceConfig): string {
-  return createHash('sha256').update(`stunnel-ts:${service.name}`).digest('hex').slice(0, 32);
+/**
+ * Every session of one service shares this id context, so tickets survive restarts and cross
+ * processes, as long as the verification settings stay the same (OpenSSL allows 32 bytes).
+ */
+function sessionIdContext(binding: string): string {
+  return binding.slice(0, 32);
 }
 
 /**
@@ -92,7 +94,7 @@ interface Stage {
 }
 
 /** The context options in the order OpenSSL applies them, each with the API name stunnel reports. */
-function stages(service: ServiceConfig, notices: ContextNotice[], keys: PassphraseBook): { stages: Stage[]; trusted: string[] } {
+function stages(service: ServiceConfig, notices: ContextNotice[], keys: PassphraseBook): { stages: Stage[]; trusted: string[]; binding: string } {
   const tls = service.tls;
   let range;
   try {
@@ -100,22 +102,18 @@ function stages(service: ServiceConfig, notices: ContextNotice[], keys: Passphra
   } catch (err) {
     throw new ContextFileError((err as Error).message);
   }
+  const sessionCache: SecureContextOptions = {
+    sessionTimeout: tls.sessionCacheTimeout > 0 ? tls.sessionCacheTimeout : undefined,
+    ticketKeys: tls.ticketKeySecret && tls.ticketMacSecret
+      ? ticketKeys(tls.ticketKeySecret, tls.ticketMacSecret) : undefined,
+  };
   const list: Stage[] = [
     {
       label: 'SSL_CTX_set_cipher_list',
       options: { ...range, ciphers: cipherString(tls), secureOptions: secureOptions(tls, !service.client) },
     },
     { label: "Invalid groups list in 'curves'", options: { ecdhCurve: tls.curves || undefined } },
-    {
-      label: 'Session cache',
-      options: {
-        // Servers only: on a client context OpenSSL refuses TLS 1.3 PSK sessions made without it.
-        sessionIdContext: service.client ? undefined : sessionIdContext(service),
-        sessionTimeout: tls.sessionCacheTimeout > 0 ? tls.sessionCacheTimeout : undefined,
-        ticketKeys: tls.ticketKeySecret && tls.ticketMacSecret
-          ? ticketKeys(tls.ticketKeySecret, tls.ticketMacSecret) : undefined,
-      },
-    },
+    { label: 'Session cache', options: sessionCache },
   ];
   if (tls.cert) {
     const keyFile = tls.key ?? tls.cert;
@@ -136,7 +134,10 @@ function stages(service: ServiceConfig, notices: ContextNotice[], keys: Passphra
   if (trusted.length > 0) list.push({ label: 'SSL_CTX_load_verify_locations', options: { ca: trusted } });
   const crl = revocationLists(tls.CRLfile, tls.CRLpath);
   if (crl.length > 0) list.push({ label: 'X509_STORE_load_locations', options: { crl } });
-  return { stages: list, trusted };
+  const binding = sessionBinding(service, trusted, crl);
+  // Servers only: on a client context OpenSSL refuses TLS 1.3 PSK sessions made without it.
+  if (!service.client) sessionCache.sessionIdContext = sessionIdContext(binding);
+  return { stages: list, trusted, binding };
 }
 
 /** OpenSSL's reason without Node's `…:error:` noise, e.g. `error:0A0000B9:SSL routines::no cipher match`. */
@@ -209,15 +210,14 @@ export function buildServiceTls(service: ServiceConfig, notices: ContextNotice[]
     const secureContext = buildContext(built.stages);
     const psk = tls.PSKsecrets ? pskSecrets(tls.PSKsecrets) : null;
     const resume = tls.sessionResume;
-    const options = secureOptions(tls, !service.client);
     return {
       secureContext,
       requestCert: tls.verify.request || tls.verify.require || tls.verify.chain || tls.verify.peer,
       refuseWithoutCert: tls.verify.require && service.redirect.length === 0,
       trusted: tls.verify.peer ? fingerprints(built.trusted) : new Set(),
       ocspAnchors: wantsOcsp(tls) ? built.trusted.map((pem) => new X509Certificate(pem)) : [],
-      serverSessions: !service.client && resume && (options & constants.SSL_OP_NO_TICKET) !== 0
-        ? new ServerSessionCache(tls.sessionCacheSize) : null,
+      serverSessions: !service.client && resume ? new ServerSessionCache(tls.sessionCacheSize) : null,
+      sessionBinding: built.binding,
       clientSessions: service.client && resume ? new BoundedCache<Buffer>(tls.sessionCacheSize) : null,
       servername: service.client ? clientServername(service) : undefined,
       psk,

@@ -19,9 +19,14 @@ export function cipherLine(socket: TLSSocket): string {
     (bits ? ` (${bits}-bit encryption)` : '');
 }
 
-/** `TLS accepted: new session negotiated` / `TLS connected: previous session reused`. */
-export function sessionLine(socket: TLSSocket, server: boolean): string {
-  return `TLS ${server ? 'accepted' : 'connected'}: ${socket.isSessionReused() ? 'previous session reused' : 'new session negotiated'}`;
+/**
+ * `TLS accepted: new session negotiated` / `TLS connected: previous session reused`.
+ * A TLS 1.3 handshake on an external pre-shared key (`PSKsecrets`) looks like a resumption to
+ * OpenSSL; stunnel calls it a new session, and so do we when `externalPsk` is set.
+ */
+export function sessionLine(socket: TLSSocket, server: boolean, externalPsk = false): string {
+  const reused = socket.isSessionReused() && !externalPsk;
+  return `TLS ${server ? 'accepted' : 'connected'}: ${reused ? 'previous session reused' : 'new session negotiated'}`;
 }
 
 /**

@@ -14,6 +14,7 @@
 import type { TLSSocket } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import type { LogLevel, TlsConfig } from '../config/model';
+import { chainVerifyError } from '../node-internals';
 
 /** Where connection lines go: `wants(level)` says whether a line at that level would be logged. */
 export interface Speaker {
@@ -24,12 +25,6 @@ export interface Speaker {
 /** The peer's subject as stunnel prints it: RFC 2253 order, `CN=localhost`. */
 export function subjectText(cert: X509Certificate): string {
   return cert.subject.split('\n').reverse().join(',');
-}
-
-/** Why OpenSSL's chain check failed, or null. Node exposes it on the handle only (what its own server uses). */
-function chainError(socket: TLSSocket): Error | null {
-  const handle = (socket as unknown as { _handle?: { verifyError?: () => Error | null } })._handle;
-  return handle?.verifyError?.() ?? null;
 }
 
 function subjectChecksPass(cert: X509Certificate, tls: TlsConfig, log: Speaker): boolean {
@@ -58,8 +53,10 @@ function subjectChecksPass(cert: X509Certificate, tls: TlsConfig, log: Speaker):
  */
 export function judgePeer(socket: TLSSocket, tls: TlsConfig, trustedFingerprints: ReadonlySet<string>, log: Speaker): boolean {
   const policy = tls.verify;
-  // A resumed session was verified when it was first negotiated; no certificate is sent again.
-  if (socket.isSessionReused()) return true;
+  // RESUMPTION. A resumed session is judged again, never waved through: a server's session and
+  // ticket keep the client's certificate and its chain verdict, so the same rules give the same
+  // verdict, and a session made without an acceptable peer stays refused (a client keeps only
+  // sessions of accepted servers: engine/tunnel).
   const cert = socket.getPeerX509Certificate();
   if (!cert) {
     log.say(6, 'No peer certificate received');
@@ -71,7 +68,7 @@ export function judgePeer(socket: TLSSocket, tls: TlsConfig, trustedFingerprints
   }
   const subject = subjectText(cert);
   if (policy.chain) {
-    const failure = chainError(socket);
+    const failure = chainVerifyError(socket);
     if (failure) {
       log.say(4, `CERT: Pre-verification error: ${failure.message}`);
       log.say(4, `Rejected by CERT at depth=0: ${subject}`);

@@ -356,3 +356,21 @@ export function lineCount(daemon: Running, re: RegExp, atLeast: number, backstop
     }, backstopMs, () => resolve(count()));
   });
 }
+
+/**
+ * Runs a program with stdin a pipe closed at once (`openssl s_client -ign_eof` then reads until
+ * the server closes; with /dev/null it may stop early): exit code, stdout+stderr, and whether
+ * the backstop killed it (`hung`).
+ */
+export function runClosedStdin(cmd: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}, backstopMs = 120_000): Promise<{ code: number | null; out: string; hung: boolean }> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], cwd: options.cwd, env: { ...process.env, ...options.env } });
+    let out = '';
+    let hung = false;
+    child.stdout.on('data', (c) => { out += c; });
+    child.stderr.on('data', (c) => { out += c; });
+    child.stdin.end();
+    const timer = setTimeout(() => { hung = true; child.kill('SIGKILL'); }, backstopMs); // backstop only
+    child.on('close', (code) => { clearTimeout(timer); resolve({ code, out, hung }); });
+  });
+}
