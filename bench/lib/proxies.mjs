@@ -19,7 +19,7 @@ const NODE_PIPE = join(ROOT, 'bench/proxies/node-pipe.mjs');
 const NGINX_STREAM_MODULE = '/usr/share/nginx/modules/ngx_stream_module.so';
 
 /** The stunnel.conf both stunnel and stunnel-ts get (stunnel-ts adds `workers` when asked). */
-export function stunnelConf({ acceptPort, backendPort, certFile, keyFile, workers }) {
+export function stunnelConf({ acceptPort, backendPort, certFile, keyFile, workers, extraGlobals = [] }) {
   return [
     '; written by the stunnel-ts benchmark',
     'foreground = yes',
@@ -28,6 +28,7 @@ export function stunnelConf({ acceptPort, backendPort, certFile, keyFile, worker
     // a cost a benchmark should not charge to a proxy. Log lines still go to stderr.
     'syslog = no',
     ...(workers ? [`workers = ${workers}`] : []),
+    ...extraGlobals,
     '',
     '[bench]',
     `accept = 127.0.0.1:${acceptPort}`,
@@ -57,7 +58,10 @@ export const PROXY_DEFS = {
     workerProcesses: true, // workers = N forks N processes
     start(ctx) {
       const conf = join(ctx.dir, 'stunnel-ts.conf');
-      writeFileSync(conf, stunnelConf({ ...ctx, workers: ctx.workers }));
+      // STUNNEL_TS_BENCH_GLOBALS: global lines for stunnel-ts only, e.g. "metrics = 127.0.0.1:0"
+      // to measure what an extension costs (lines separated by ';;').
+      const extraGlobals = (process.env.STUNNEL_TS_BENCH_GLOBALS ?? '').split(';;').map((l) => l.trim()).filter(Boolean);
+      writeFileSync(conf, stunnelConf({ ...ctx, workers: ctx.workers, extraGlobals }));
       const node = [process.execPath, ...(ctx.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', ctx.cpuProfileDir] : [])];
       return launch('stunnel-ts', ctx, [...node, STUNNEL_TS_BIN, conf], { cwd: ROOT });
     },
