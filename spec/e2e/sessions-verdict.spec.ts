@@ -65,16 +65,20 @@ async function visit(port: number, sessionFile: string, first: boolean, extra: s
 
 const CLIENT_CERT = ['-cert', p.clientCert, '-key', p.clientKey];
 
+/** A service that verifies client certificates: accepted ones reach REAL, the rest are redirected to HONEY. */
+async function redirectingDaemon(): Promise<{ daemon: Running; port: number; file: string }> {
+  const real = await tagged('REAL');
+  const honey = await tagged('HONEY');
+  const { daemon, dir } = await daemonOf(`debug = 6\n[redir]\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:${real.port}\n` +
+    `redirect = 127.0.0.1:${honey.port}\ncert = ${p.serverCert}\nkey = ${p.serverKey}\nverifyChain = yes\nCAfile = ${p.caFile}\n`);
+  return { daemon, port: await daemon.port(0), file: join(dir, 'session.pem') };
+}
+
 describe('server mode: redirect survives resumption (upstream 181/182)', { skip: skipWithout('openssl') }, () => {
   for (const version of ['-tls1_2', '-tls1_3']) {
     test(`${version}: no certificate → redirected, resumed and redirected again`, async () => {
       assertPeers('openssl');
-      const real = await tagged('REAL');
-      const honey = await tagged('HONEY');
-      const { daemon, dir } = await daemonOf(`debug = 6\n[redir]\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:${real.port}\n` +
-        `redirect = 127.0.0.1:${honey.port}\ncert = ${p.serverCert}\nkey = ${p.serverKey}\nverifyChain = yes\nCAfile = ${p.caFile}\n`);
-      const port = await daemon.port(0);
-      const file = join(dir, 'session.pem');
+      const { daemon, port, file } = await redirectingDaemon();
       const visits = [await visit(port, file, true, [version])];
       visits.push(await visit(port, file, false, [version]));
       visits.push(await visit(port, file, false, [version]));
@@ -87,12 +91,7 @@ describe('server mode: redirect survives resumption (upstream 181/182)', { skip:
 
     test(`${version}: a good certificate resumes onto the real backend, judged again`, async () => {
       assertPeers('openssl');
-      const real = await tagged('REAL');
-      const honey = await tagged('HONEY');
-      const { daemon, dir } = await daemonOf(`debug = 6\n[redir]\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:${real.port}\n` +
-        `redirect = 127.0.0.1:${honey.port}\ncert = ${p.serverCert}\nkey = ${p.serverKey}\nverifyChain = yes\nCAfile = ${p.caFile}\n`);
-      const port = await daemon.port(0);
-      const file = join(dir, 'session.pem');
+      const { daemon, port, file } = await redirectingDaemon();
       const visits = [await visit(port, file, true, [version, ...CLIENT_CERT])];
       visits.push(await visit(port, file, false, [version, ...CLIENT_CERT]));
       assert.deepEqual(visits, [{ reused: false, reached: 'REAL' }, { reused: true, reached: 'REAL' }]);
