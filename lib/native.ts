@@ -2,7 +2,8 @@
  * @module native
  * Loads the small N-API addon (native/stunnel_ts.c, built by `npm install` into
  * build/Release/stunnel_ts.node) for what Node has no API for: chroot(2), raw
- * setsockopt/getsockopt, and AF_UNIX datagrams for syslog. Everything else runs without it.
+ * setsockopt/getsockopt, AF_UNIX datagrams for syslog, and a Unix socket file's owner changed
+ * through a descriptor. Everything else runs without it.
  */
 import { join } from 'node:path';
 
@@ -17,6 +18,8 @@ export interface NativeAddon {
   dgramSend(fd: number, data: Buffer): number;
   dgramReceive(fd: number, timeoutMs: number): Buffer | null | number;
   close(fd: number): number;
+  /** The owner of the socket file at `path` (no symlink followed, not a hard link): 0 or -errno (-ENOTSOCK). */
+  chownSocket(path: string, uid: number, gid: number): number;
   readonly constants: Readonly<Record<string, number>>;
 }
 

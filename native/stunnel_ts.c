@@ -1,8 +1,9 @@
 /*
  * stunnel_ts.c - the few system calls Node.js does not expose, as a tiny N-API addon.
  *
- * chroot(2), raw setsockopt(2)/getsockopt(2) on a socket's descriptor, and an
- * AF_UNIX datagram socket for syslog (connect/send) and for tests (bind/receive).
+ * chroot(2), raw setsockopt(2)/getsockopt(2) on a socket's descriptor, an
+ * AF_UNIX datagram socket for syslog (connect/send) and for tests (bind/receive), and
+ * the owner change of a Unix socket file through a descriptor (chownSocket).
  * Every function reports failure by returning a negative errno (or throwing on
  * wrong arguments); the TypeScript side (lib/process/native.ts) turns that into
  * messages in stunnel's "call: text (errno)" shape.
@@ -10,6 +11,7 @@
 #define _GNU_SOURCE
 #include <node_api.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -19,6 +21,7 @@
 #include <netinet/ip.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #define CHECK(call) do { if ((call) != napi_ok) { napi_throw_error(env, NULL, #call " failed"); return NULL; } } while (0)
@@ -210,6 +213,32 @@ static napi_value do_close(napi_env env, napi_callback_info info) {
   return make_int(env, close(fd) == 0 ? 0 : -errno);
 }
 
+/*
+ * chownSocket(path, uid, gid): the owner of the Unix socket file at `path`, changed through a
+ * descriptor of that very file. The last component is opened O_PATH|O_NOFOLLOW (a symlink is
+ * opened as itself, never followed), must be a socket with one link (not a symlink, not a hard
+ * link to somebody else's file), and fchownat(AT_EMPTY_PATH) changes that inode: whoever swaps
+ * the path between bind and this call gets a refusal, never root's chown of another file.
+ * uid/gid -1 keep the owner/group. Returns 0, or -errno (-ENOTSOCK for anything but a socket).
+ */
+static napi_value chown_socket(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  int uid, gid;
+  if (!get_args(env, info, 3, argv) || !get_int(env, argv[1], &uid) || !get_int(env, argv[2], &gid)) return NULL;
+  char *path = get_string(env, argv[0]);
+  if (path == NULL) return NULL;
+  int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  free(path);
+  if (fd < 0) return make_int(env, -errno);
+  struct stat st;
+  int rc = 0;
+  if (fstat(fd, &st) != 0) rc = -errno;
+  else if (!S_ISSOCK(st.st_mode) || st.st_nlink != 1) rc = -ENOTSOCK;
+  else if (fchownat(fd, "", (uid_t)uid, (gid_t)gid, AT_EMPTY_PATH) != 0) rc = -errno;
+  close(fd);
+  return make_int(env, rc);
+}
+
 /* The numbers behind the option names, as this platform's headers define them. */
 static void add_constants(napi_env env, napi_value exports) {
   static const struct { const char *name; int value; } constants[] = {
@@ -239,6 +268,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "chroot", do_chroot }, { "setsockopt", do_setsockopt }, { "getsockopt", do_getsockopt },
     { "dgramConnect", dgram_connect }, { "dgramReconnect", dgram_reconnect }, { "dgramBind", dgram_bind },
     { "dgramSend", dgram_send }, { "dgramReceive", dgram_receive }, { "close", do_close },
+    { "chownSocket", chown_socket },
   };
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value function;

@@ -4,10 +4,13 @@
  * swapped on reload while the socket stays open, so no connection is refused meanwhile.
  */
 import cluster from 'node:cluster';
-import { chownSync, unlinkSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import { lchownSync, lstatSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Address, Config } from '../config/model';
 import { applySocketOptions, listenOptions } from '../net/sockopts';
+import { errnoMessage } from '../errno';
+import { nativeAddon } from '../native';
 import { checkServerHandle, descriptorOf } from '../node-internals';
 import { boundText, listenHost, listenKey } from './address';
 import type { RuntimeService } from './service';
@@ -75,11 +78,28 @@ export class Listener {
     });
   }
 
+  /**
+   * `setuid`/`setgid`: the socket file's owner. Root does this in a directory the service user
+   * may control (Debian's /run/stunnel4 is theirs), so the path may have been swapped for a
+   * symlink or a hard link since bind: only the socket file itself is changed (the addon's
+   * chownSocket, through an O_PATH|O_NOFOLLOW descriptor), anything else is refused with
+   * `Socket operation on non-socket`. Without the addon: lstat, then lchown (no symlink is
+   * followed; the check-then-change window remains, closed only by the kernel's
+   * protected_hardlinks).
+   */
   #chown(): void {
     const { acceptUid, acceptGid } = this.service.config;
-    if (this.address.kind === 'unix' && (acceptUid !== null || acceptGid !== null)) {
-      chownSync(this.address.path, acceptUid ?? -1, acceptGid ?? -1);
+    if (this.address.kind !== 'unix' || (acceptUid === null && acceptGid === null)) return;
+    const path = this.address.path;
+    const addon = nativeAddon();
+    if (addon !== null) {
+      const rc = addon.chownSocket(path, acceptUid ?? -1, acceptGid ?? -1);
+      if (rc < 0) throw new Error(errnoMessage(rc));
+      return;
     }
+    const stat = lstatSync(path);
+    if (!stat.isSocket() || stat.nlink !== 1) throw new Error(errnoMessage(-osConstants.errno.ENOTSOCK));
+    lchownSync(path, acceptUid ?? -1, acceptGid ?? -1);
   }
 
   /** The listening descriptor, as stunnel logs it (`FD=n`). */
