@@ -6,10 +6,10 @@
  * Names are resolved once when the service starts; with `delay = yes` (or when a name did
  * not resolve at start) they are resolved again for every connection.
  */
-import { lookup } from 'node:dns/promises';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import type { Address, ServiceConfig } from '../config/model';
 import { errnoText } from '../errno';
+import { resolveName, resolverErrorText } from '../net/resolve';
 import { isDescriptorShortage } from './socket-errors';
 import type { SocketSetup } from './sockets';
 import type { Speaker } from '../tls/verify';
@@ -36,12 +36,10 @@ export function literalDestinations(targets: readonly Address[]): Destination[] 
 }
 
 /**
- * Resolves targets in order. A name that does not resolve is reported through
- * `unresolved` (or logged at LOG3) and skipped.
+ * Resolves targets in order. A name that does not resolve is logged at LOG3 (`Error
+ * resolving "name": …`, stunnel's words) and skipped.
  */
-export async function resolveTargets(
-  targets: readonly Address[], log: Speaker, unresolved?: (host: string) => void,
-): Promise<Destination[]> {
+export async function resolveTargets(targets: readonly Address[], log: Speaker): Promise<Destination[]> {
   const list: Destination[] = [];
   for (const target of targets) {
     const literal = literalDestinations([target]);
@@ -52,12 +50,11 @@ export async function resolveTargets(
     const host = connectHost(target as Address & { kind: 'inet' });
     const port = (target as Address & { kind: 'inet' }).port;
     try {
-      for (const found of await lookup(host, { all: true })) {
+      for (const found of await resolveName(host, log)) {
         list.push({ kind: 'inet', host: found.address, port, text: addressText(found.address, port) });
       }
     } catch (err) {
-      if (unresolved) unresolved(host);
-      else log.say(3, `Error resolving "${host}": ${(err as NodeJS.ErrnoException).code ?? errnoText(err)}`);
+      log.say(3, `Error resolving "${host}": ${resolverErrorText(err)}`);
     }
   }
   return list;
@@ -105,7 +102,8 @@ export class Dialer {
     const count = this.destinations.length;
     if (this.#tried >= count) {
       this.#done = true;
-      this.owner.say(3, 'No more addresses to connect');
+      // Nothing resolved at all, or every address tried: stunnel's two lines.
+      this.owner.say(3, count === 0 ? 'No remote host resolved' : 'No more addresses to connect');
       this.owner.dialed(null, null);
       return;
     }

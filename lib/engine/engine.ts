@@ -282,8 +282,16 @@ export class Engine implements TunnelHost {
     for (const runtime of prepared.services.values()) {
       const config = runtime.config;
       if (config.delay || runtime.destinations !== null || config.connect.length === 0) continue;
+      // resolveTargets says something at LOG3 only when a name did not resolve (EAI_AGAIN retries are LOG7).
       let failed = false;
-      const list = await resolveTargets(config.connect, { say: () => undefined, wants: () => false }, () => { failed = true; });
+      const shown = prepared.config.global.debugLevel;
+      const list = await resolveTargets(config.connect, {
+        say: (level, text) => {
+          if (level <= 3) failed = true;
+          if (level <= shown) this.log.write(level, 'ui', text);
+        },
+        wants: (level) => level <= shown,
+      });
       if (failed || list.length === 0) {
         this.#main(6, 'Cannot resolve connect target - delaying DNS lookup');
         runtime.destinations = null;

@@ -15,7 +15,6 @@
  *   - the success reply (0 / 0x5A, with the destination's address) is sent before the
  *     connection to the destination is made; if that fails, the tunnel just ends.
  */
-import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Speaker } from '../tls/verify';
@@ -24,6 +23,7 @@ import type { Destination } from './connect';
 import { Failed, unexpectedClose, type NegotiationFailure } from './negotiate';
 import { exactly, PullReader } from './reader';
 import { forbidden, ipBytes, normalized } from './socks-forbidden';
+import { resolveName, resolverErrorText } from '../net/resolve';
 
 /** A SOCKS 4a user id or domain name longer than this is refused. */
 const MAX_FIELD = 1024;
@@ -60,13 +60,11 @@ const family = (ip: string) => (isIP(ip) === 6 ? 'IPv6' : 'IPv4');
 /** Every address of `name`, or null (logged) when it has none. */
 async function resolve(name: string, version: 'SOCKS5' | 'SOCKS4a', log: Speaker): Promise<string[] | null> {
   try {
-    // Node answers an empty name with no address and no error (getaddrinfo refuses it).
-    const found = name === '' ? [] : await lookup(name, { all: true });
-    if (found.length === 0) throw new Error(`getaddrinfo ENOTFOUND ${name}`);
+    const found = await resolveName(name, log);
     log.say(6, `${version} resolved "${name}" to ${found.length} host(s)`);
     return found.map((a) => a.address);
   } catch (err) {
-    log.say(3, `Error resolving "${name}": ${(err as Error).message}`);
+    log.say(3, `Error resolving "${name}": ${resolverErrorText(err)}`);
     log.say(3, `${version} failed to resolve "${name}"`);
     return null;
   }

@@ -26,6 +26,7 @@ import { exchange } from '../helpers/config';
 import { ProtocolPeers } from '../helpers/protocols';
 import { nextLine } from '../helpers/net';
 import { inOwnNamespace } from '../helpers/netns';
+import { dnsResponse, question } from '../helpers/dns';
 
 /** A destination that is not loopback (inside this file's namespace only). */
 const HOST = '10.77.4.1';
@@ -60,34 +61,11 @@ class SilentResolver {
 
   /** Answers every query for `name` so far: A → `ip`, anything else → no data. */
   answer(name: string, ip: string): void {
-    for (const q of this.#queries.filter((x) => x.name === name)) this.socket.send(response(q.query, ip), q.from.port, q.from.address);
+    for (const q of this.#queries.filter((x) => x.name === name)) this.socket.send(dnsResponse(q.query, { ip }), q.from.port, q.from.address);
   }
-}
-
-/** The question's end (after QNAME, QTYPE, QCLASS) and its name. */
-function question(query: Buffer): { end: number; name: string } {
-  const labels: string[] = [];
-  let i = 12;
-  while (query[i] !== 0) {
-    labels.push(query.subarray(i + 1, i + 1 + query[i]).toString('latin1'));
-    i += query[i] + 1;
-  }
-  return { end: i + 5, name: labels.join('.') };
 }
 
 const qname = (query: Buffer) => question(query).name;
-
-function response(query: Buffer, ip: string): Buffer {
-  const { end } = question(query);
-  const isA = query.readUInt16BE(end - 4) === 1;
-  const header = Buffer.alloc(12);
-  query.copy(header, 0, 0, 2);
-  header.writeUInt16BE(0x8180, 2); // a response, recursion desired and available, no error
-  header.writeUInt16BE(1, 4);
-  header.writeUInt16BE(isA ? 1 : 0, 6);
-  const answer = isA ? Buffer.from([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, ...ip.split('.').map(Number)]) : Buffer.alloc(0);
-  return Buffer.concat([header, query.subarray(12, end), answer]);
-}
 
 /** The daemon's resident memory and the bytes it has read (all its descriptors), from /proc. */
 function usage(pid: number): { rss: number; read: number } {
