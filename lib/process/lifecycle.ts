@@ -30,6 +30,7 @@ import { WorkersPrimary } from './primary';
 import { serve, type Server } from './serve';
 import { SingleProcess } from './single';
 import { printerFor, settingsFor, startup, type LinePrinter } from './startup';
+import { holdSignals } from './signals';
 import { runWorker } from './worker';
 
 export interface RunRequest {
@@ -106,6 +107,9 @@ export async function run(request: RunRequest): Promise<number> {
     const child = request.configFd !== undefined && bytes !== undefined ? { fd: request.configFd, bytes } : undefined;
     return spawnDaemon({ config: child, printLine: print, secrets: keys.entries() });
   }
+
+  // From here on a HUP/USR1/USR2 waits for step 10 instead of killing the process (process/signals).
+  holdSignals();
 
   // 4. The Server.
   const reloadSource = request.configFd !== undefined ? String(request.configFd) : config.file;

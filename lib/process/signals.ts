@@ -4,6 +4,10 @@
  * active connections, TERM/INT/QUIT terminate (exit 0). Handlers only queue the work on the
  * event loop, as stunnel's signal pipe does; reloads never overlap.
  *
+ * During start-up HUP, USR1 and USR2 are held (holdSignals): their default action would kill a
+ * daemon an init script's `reload` reaches before it is ready. Once the handlers are installed,
+ * each held signal is carried out once, in the order they came.
+ *
  * Node resets every inherited signal disposition to the default before any JavaScript runs,
  * so an ignored INT/QUIT inherited from a non-interactive shell (which stunnel respects)
  * cannot be detected here: INT and QUIT always terminate.
@@ -39,7 +43,32 @@ export function logActiveConnections(log: LogWriter, connections: readonly Activ
   log.write(0, 'ui', `Listed ${connections.length} active connection(s)`);
 }
 
-/** Installs the handlers; returns a function that removes them. */
+const HELD_SIGNALS = ['SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const;
+
+/** What start-up holds: the handler that records, and the signals recorded (each once). */
+let held: { readonly record: (signal: NodeJS.Signals) => void; readonly arrived: NodeJS.Signals[] } | null = null;
+
+/** From now until installSignalHandlers, HUP/USR1/USR2 are recorded instead of killing the process. */
+export function holdSignals(): void {
+  if (held !== null) return;
+  const arrived: NodeJS.Signals[] = [];
+  const record = (signal: NodeJS.Signals) => {
+    if (!arrived.includes(signal)) arrived.push(signal);
+  };
+  for (const signal of HELD_SIGNALS) process.on(signal, record);
+  held = { record, arrived };
+}
+
+/** Stops holding; the signals that arrived meanwhile. */
+function releaseHeld(): NodeJS.Signals[] {
+  if (held === null) return [];
+  const { record, arrived } = held;
+  for (const signal of HELD_SIGNALS) process.off(signal, record);
+  held = null;
+  return arrived;
+}
+
+/** Installs the handlers (and carries out what start-up held); returns a function that removes them. */
 export function installSignalHandlers(log: LogWriter, actions: SignalActions): () => void {
   let reloading: Promise<void> = Promise.resolve();
   const handlers: Array<[NodeJS.Signals, () => void]> = [
@@ -60,6 +89,7 @@ export function installSignalHandlers(log: LogWriter, actions: SignalActions): (
     handlers.push([signal, () => actions.terminate(signal)]);
   }
   for (const [signal, handler] of handlers) process.on(signal, handler);
+  for (const signal of releaseHeld()) process.emit(signal, signal);
   return () => {
     for (const [signal, handler] of handlers) process.off(signal, handler);
   };

@@ -23,7 +23,8 @@ export function writeConf(dir: string, name: string, text: string): string {
 
 export class Running {
   readonly lines: string[] = [];
-  #waiters: Array<{ re: RegExp; resolve: (m: RegExpMatchArray) => void }> = [];
+  /** Pending waits; `resolve` answers whether the wait is over (an n-th match skips earlier ones). */
+  #waiters: Array<{ re: RegExp; resolve: (m: RegExpMatchArray) => boolean }> = [];
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
   constructor(readonly child: ChildProcess) {
@@ -37,8 +38,7 @@ export class Running {
         this.lines.push(line);
         this.#waiters = this.#waiters.filter((w) => {
           const m = line.match(w.re);
-          if (m) w.resolve(m);
-          return !m;
+          return !(m && w.resolve(m));
         });
       }
     };
@@ -54,30 +54,36 @@ export class Running {
 
   /** Resolves with the first line (already seen or future) matching `re`; rejects if the process exits first. */
   waitFor(re: RegExp, backstopMs = 15000): Promise<RegExpMatchArray> {
-    for (const line of this.lines) {
-      const m = line.match(re);
-      if (m) return Promise.resolve(m);
-    }
+    return this.#waitForNth(re, 0, backstopMs);
+  }
+
+  /** The `n`-th line (0-based, already seen or future) matching `re`; rejects on exit or after `backstopMs`. */
+  #waitForNth(re: RegExp, n: number, backstopMs: number): Promise<RegExpMatchArray> {
+    const seen = this.lines.map((line) => line.match(re)).filter((m) => m !== null);
+    if (seen.length > n) return Promise.resolve(seen[n]);
+    let left = n - seen.length;
     return new Promise((resolvePromise, reject) => {
-      const timer = setTimeout(() => reject(new Error(`backstop: no line matching ${re} in:\n${this.lines.join('\n')}`)), backstopMs);
-      this.#waiters.push({ re, resolve: (m) => { clearTimeout(timer); resolvePromise(m); } });
+      const timer = setTimeout(() => reject(new Error(`backstop: no line #${n} matching ${re} in:\n${this.lines.join('\n')}`)), backstopMs);
+      this.#waiters.push({
+        re,
+        resolve: (m) => {
+          if (left-- > 0) return false;
+          clearTimeout(timer);
+          resolvePromise(m);
+          return true;
+        },
+      });
       void this.exited.then(() => setImmediate(() => {
         clearTimeout(timer);
-        reject(new Error(`process exited before a line matching ${re}:\n${this.lines.join('\n')}`));
+        reject(new Error(`process exited before line #${n} matching ${re}:\n${this.lines.join('\n')}`));
       }));
     });
   }
 
   /** The port of the n-th `bound to` line (0-based). */
-  async port(n = 0): Promise<number> {
-    while (true) {
-      const bound = this.lines.filter((l) => / bound to .*:\d+$/.test(l));
-      if (bound.length > n) return Number(bound[n].match(/:(\d+)$/)![1]);
-      await this.waitFor(/ bound to .*:\d+$/);
-      if (this.lines.filter((l) => / bound to /.test(l)).length <= n) {
-        await new Promise((r) => setImmediate(r));
-      }
-    }
+  async port(n = 0, backstopMs = 15000): Promise<number> {
+    const m = await this.#waitForNth(/ bound to .*:(\d+)$/, n, backstopMs);
+    return Number(m[1]);
   }
 
   async stop(): Promise<void> {
