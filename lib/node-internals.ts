@@ -16,6 +16,11 @@
  *                                                (public `authorizationError` exists only for clients)
  *   setContextTicketKeys SecureContext#context.setTicketKeys  new ticket keys for an existing context
  *                                                (the public `ticketKeys` option only at creation)
+ *   renewTicketsWhen    SecureContext#context.enableTicketKeyCallback / onticketkeycallback /
+ *                       getTicketKeys           OpenSSL told to issue a fresh ticket when it accepts one
+ *                                                (Node's own key callback never asks for renewal)
+ *   aroundClientHello   TLSWrap#onclienthello   code run around a server socket's first ClientHello
+ *                                                (Node has no per-connection hook before OpenSSL reads it)
  *   sessionServer       TLSSocket `server` option  the object Node asks for session-id sessions
  *                                                ('newSession'/'resumeSession'), without a tls.Server
  *   setVerifyMode       _handle.setVerifyMode   a server-side SNI switch applies the secondary's
@@ -24,6 +29,7 @@
  *   interceptClusterBinds  cluster 'internalMessage'  the primary refuses a worker's bind request
  *                                                (node:cluster has no public hook for them)
  */
+import { randomBytes } from 'node:crypto';
 import type { Server, Socket } from 'node:net';
 import { createSecureContext, TLSSocket, type SecureContext, type Server as TlsServer } from 'node:tls';
 import { Socket as NetSocket } from 'node:net';
@@ -38,7 +44,22 @@ interface TcpHandle {
 
 interface TlsHandle {
   verifyError?: () => Error | null;
+  onclienthello?: (this: TlsHandle, hello: unknown) => unknown;
 }
+
+/** What is used of SecureContext#context (typed `any` by @types/node) for session tickets. */
+interface NativeContext {
+  setTicketKeys(keys: Buffer): void;
+  getTicketKeys(): Buffer;
+  enableTicketKeyCallback(): void;
+  onticketkeycallback?: (name: Buffer, iv: Buffer, encrypt: boolean) => TicketKeyAnswer;
+}
+
+/**
+ * Node's ticket-key callback answer: [status, HMAC key, AES key] (+ [name, IV] when encrypting);
+ * status 0 refuses the ticket, 1 accepts it, 2 accepts it and asks for a fresh one.
+ */
+type TicketKeyAnswer = [number, Buffer, Buffer, Buffer?, Buffer?];
 
 const handleOf = <H>(target: object): H | null | undefined => (target as { _handle?: H | null })._handle;
 
@@ -81,8 +102,49 @@ export function chainVerifyError(socket: TLSSocket): Error | null {
 
 /** Gives an existing context new session-ticket keys (48 bytes: name, HMAC, AES), as tls.Server#setTicketKeys does. */
 export function setContextTicketKeys(context: SecureContext, keys: Buffer): void {
-  // @types/node types SecureContext#context as `any`: say what is used of it.
-  (context.context as { setTicketKeys(keys: Buffer): void }).setTicketKeys(keys);
+  (context.context as NativeContext).setTicketKeys(keys);
+}
+
+/**
+ * Session tickets of `context` keep Node's format and keys (its 48-byte block: 16 name, 16 HMAC,
+ * 16 AES-128-CBC; whatever `ticketKeys`/setContextTicketKeys set), but when a ticket is accepted
+ * OpenSSL is asked to issue a fresh one if `renew()` says so. Node installs a ticket-key callback on
+ * every context that accepts without renewal; this is the hook Node keeps for its own tests
+ * (test-https-resume-after-renew.js), which makes OpenSSL call `onticketkeycallback` instead.
+ * `renew` runs synchronously inside OpenSSL's reading of the ClientHello.
+ */
+export function renewTicketsWhen(context: SecureContext, renew: () => boolean): void {
+  const native = context.context as NativeContext;
+  native.enableTicketKeyCallback();
+  native.onticketkeycallback = (name, iv, encrypt) => {
+    const keys = native.getTicketKeys();
+    const [keyName, hmac, aes] = [keys.subarray(0, 16), keys.subarray(16, 32), keys.subarray(32, 48)];
+    if (encrypt) return [1, hmac, aes, keyName, randomBytes(16)];
+    // Another key's ticket: a full handshake, as with Node's own callback. Node reads the keys even
+    // for a 0 (and aborts the process without them), so they are always given.
+    if (!name.equals(keyName)) return [0, hmac, aes];
+    return [renew() ? 2 : 1, hmac, aes];
+  };
+}
+
+/**
+ * Runs `enter` before and `leave` after Node hands a server socket's first ClientHello to OpenSSL
+ * (Node parses it first when the session server listens, then lets OpenSSL read it synchronously,
+ * inside this call). False when the handle has no such hook.
+ */
+export function aroundClientHello(tls: TLSSocket, enter: () => void, leave: () => void): boolean {
+  const handle = handleOf<TlsHandle>(tls);
+  const original = handle?.onclienthello;
+  if (!handle || typeof original !== 'function') return false;
+  handle.onclienthello = function clientHello(this: TlsHandle, hello: unknown) {
+    enter();
+    try {
+      return original.call(this, hello);
+    } finally {
+      leave();
+    }
+  };
+  return true;
 }
 
 /**
@@ -116,8 +178,9 @@ export function interceptClusterBinds(worker: Worker, allow: (request: Readonly<
 function missingTlsInternals(): string[] {
   const missing: string[] = [];
   const context = createSecureContext();
-  if (typeof (context as unknown as { context?: { setTicketKeys?: unknown } }).context?.setTicketKeys !== 'function') {
-    missing.push('SecureContext.context.setTicketKeys');
+  const native = (context as unknown as { context?: Partial<Record<keyof NativeContext, unknown>> }).context;
+  for (const method of ['setTicketKeys', 'getTicketKeys', 'enableTicketKeyCallback'] as const) {
+    if (typeof native?.[method] !== 'function') missing.push(`SecureContext.context.${method}`);
   }
   if (typeof (TLSSocket.prototype as unknown as { _releaseControl?: unknown })._releaseControl !== 'function') {
     missing.push('TLSSocket#_releaseControl');
@@ -127,6 +190,7 @@ function missingTlsInternals(): string[] {
     const handle = handleOf<TlsHandle & { setVerifyMode?: unknown }>(probe);
     if (typeof handle?.verifyError !== 'function') missing.push('TLSWrap#verifyError');
     if (typeof handle?.setVerifyMode !== 'function') missing.push('TLSWrap#setVerifyMode');
+    if (typeof handle?.onclienthello !== 'function') missing.push('TLSWrap#onclienthello');
   } finally {
     probe.destroy();
   }

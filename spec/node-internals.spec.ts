@@ -10,11 +10,12 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { EventEmitter } from 'node:events';
 import {
-  chainVerifyError, checkNodeInternals, checkServerHandle, descriptorOf, releaseTlsErrors, resetAfterWrap,
-  sessionServer, setContextTicketKeys, setVerifyMode,
+  aroundClientHello, chainVerifyError, checkNodeInternals, checkServerHandle, descriptorOf, releaseTlsErrors, renewTicketsWhen,
+  resetAfterWrap, sessionServer, setContextTicketKeys, setVerifyMode,
 } from '../lib/node-internals';
 import { StartupError } from '../lib/errors';
 import { pki } from './helpers/pki';
+import { serverContext, ticketServer, ticketsPerHandshake } from './helpers/tickets';
 
 async function pair(): Promise<{ server: net.Server; client: net.Socket; accepted: net.Socket }> {
   const server = net.createServer().listen(0, '127.0.0.1');
@@ -141,6 +142,47 @@ test('setContextTicketKeys: a ticket from one context resumes on another given t
     await once(second, 'secureConnect');
     assert.equal(second.isSessionReused(), true);
     await once(second, 'close');
+  } finally {
+    for (const server of servers) server.close();
+  }
+});
+
+test('renewTicketsWhen: asked inside the ClientHello hook, a yes brings a fresh ticket; keys set later apply', async () => {
+  const context = serverContext();
+  const calls: string[] = [];
+  let answer = true;
+  renewTicketsWhen(context, () => {
+    calls.push('renew?');
+    return answer;
+  });
+  setContextTicketKeys(context, Buffer.alloc(48, 9));
+  const server = await ticketServer(context, (socket) => {
+    assert.equal(aroundClientHello(socket, () => calls.push('hello'), () => calls.push('done')), true);
+  });
+  try {
+    assert.deepEqual(await ticketsPerHandshake(server.port, 'TLSv1.3'), { full: 2, resumed: 1, reused: true });
+    assert.deepEqual(calls, ['hello', 'done', 'hello', 'renew?', 'done']);
+    answer = false;
+    assert.deepEqual(await ticketsPerHandshake(server.port, 'TLSv1.3'), { full: 2, resumed: 0, reused: true });
+  } finally {
+    server.close();
+  }
+});
+
+test('renewTicketsWhen: a ticket under other keys is refused (a full handshake), the same keys resume', async () => {
+  const issuing = serverContext();
+  const other = serverContext();
+  let asked = 0;
+  renewTicketsWhen(other, () => ++asked > 0);
+  setContextTicketKeys(issuing, Buffer.alloc(48, 1));
+  setContextTicketKeys(other, Buffer.alloc(48, 2));
+  const servers = [await ticketServer(issuing), await ticketServer(other)];
+  try {
+    assert.equal((await ticketsPerHandshake(servers[0].port, 'TLSv1.3', servers[1].port)).reused, false);
+    assert.equal(asked, 0);
+    setContextTicketKeys(other, Buffer.alloc(48, 1));
+    assert.equal((await ticketsPerHandshake(servers[0].port, 'TLSv1.3', servers[1].port)).reused, true);
+    assert.equal(asked, 1);
   } finally {
     for (const server of servers) server.close();
   }

@@ -23,6 +23,7 @@ import type { LogLevel, ServiceConfig } from '../config/model';
 import { isClientProtocol, isServerProtocol, type ClientProtocol, type ServerProtocol } from '../config/options';
 import type { LogFields, LogWriter, StructuredWriter } from '../log';
 import { cipherLine, tlsErrorText, sessionLine } from '../tls/describe';
+import { watchClientHello } from '../tls/ticket-renewal';
 import { errnoText } from '../errno';
 import { isPeerDisconnect } from './socket-errors';
 import { checkRevocation, ocspChain } from '../tls/ocsp';
@@ -274,6 +275,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner 
   #serverHandshake(): void {
     const options = this.service.serverOptions ??= serverSocketOptions(this.service);
     const socket = new TLSSocket(this.#local, options) as TLSSocket & Owned;
+    watchClientHello(socket);
     this.#awaitHandshake(socket, 'secure', onServerSecure);
   }
 

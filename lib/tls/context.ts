@@ -14,6 +14,7 @@ import {
 import { isEncryptedPem, type PassphraseBook } from './passphrase';
 import { cipherString, secureOptions, versionRange } from './protocol';
 import { BoundedCache, ServerSessionCache, sessionBinding, type ClientSessionCache } from './sessions';
+import { renewTls13Tickets } from './ticket-renewal';
 import { ticketKeys } from './tickets';
 import { fingerprints, wantsOcsp } from './verify';
 
@@ -37,6 +38,7 @@ export interface ServiceTls {
    * Server side session-id cache (the `server` object handed to TLSSockets). As stunnel, a
    * server resumes by ticket and by session id (a TLS 1.2 client that sends no ticket, or
    * `options = NO_TICKET`), so the cache is kept whenever resumption is on. Null when it is off.
+   * With it on, the context also renews the TLS 1.3 tickets it accepts (tls/ticket-renewal).
    */
   readonly serverSessions: ServerSessionCache | null;
   /** The digest sessions are bound to (tls/sessions `sessionBinding`): the workers mix it into their ticket keys. */
@@ -210,6 +212,7 @@ export function buildServiceTls(service: ServiceConfig, notices: ContextNotice[]
     const secureContext = buildContext(built.stages);
     const psk = tls.PSKsecrets ? pskSecrets(tls.PSKsecrets) : null;
     const resume = tls.sessionResume;
+    if (!service.client && resume) renewTls13Tickets(secureContext);
     return {
       secureContext,
       requestCert: tls.verify.request || tls.verify.require || tls.verify.chain || tls.verify.peer,

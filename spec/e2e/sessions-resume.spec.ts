@@ -4,6 +4,8 @@
  *     cache (`openssl s_client -tls1_2 -no_ticket -sess_out/-sess_in`), and tlsfuzzer's
  *     session-id and extended-master-secret resumption probes pass
  *   - a TLS 1.3 handshake keyed by `PSKsecrets` is logged `TLS accepted: new session negotiated`
+ * and issue #12 item 2: tickets are sent as stunnel 5.68 sends them, so a client that uses each
+ * TLS 1.3 ticket once (tlsfuzzer's test-tls13-session-resumption) resumes every time.
  */
 import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,6 +24,18 @@ after(async () => {
   for (const clean of cleanups.reverse()) await clean();
 });
 
+/** A backend that greets each connection and closes it (`s_client -ign_eof` then reads to the end). */
+async function greeter(): Promise<number> {
+  const server = createServer((s) => {
+    s.on('error', () => undefined);
+    s.end('hello\n');
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return (server.address() as { port: number }).port;
+}
+
 /** A backend that answers one HTTP/1.0 request (tlsfuzzer sends `GET / HTTP/1.0`) and closes. */
 async function http(): Promise<number> {
   const server = createServer((s) => {
@@ -34,8 +48,8 @@ async function http(): Promise<number> {
   return (server.address() as { port: number }).port;
 }
 
-async function daemonOf(section: string): Promise<{ daemon: Running; port: number; dir: string }> {
-  const target = await http();
+async function daemonOf(section: string, target?: number): Promise<{ daemon: Running; port: number; dir: string }> {
+  target ??= await http();
   const { daemon, dir } = await startDaemon(`debug = 6\n[resume]\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:${target}\n${section}`);
   cleanups.push(async () => {
     await daemon.stop();
@@ -60,6 +74,35 @@ describe('TLS 1.2 resumption by session id', { skip: skipWithout('openssl') }, (
   });
 });
 
+/**
+ * NewSessionTicket messages per handshake, measured against Debian's stunnel 5.68 (OpenSSL 3.0)
+ * with `openssl s_client -msg -ign_eof -sess_out` then `-sess_in`:
+ *   TLS 1.3: 2 on the full handshake, 1 on the resumed one (OpenSSL renews each ticket it accepts)
+ *   TLS 1.2: 1 on the full handshake, 0 on the resumed one (the ticket is kept)
+ * stunnel logs `TLS accepted: new session negotiated`, then `TLS accepted: previous session reused`.
+ */
+const TICKETS: Array<[string, number, number]> = [['-tls1_3', 2, 1], ['-tls1_2', 1, 0]];
+
+describe('session tickets per handshake, as stunnel 5.68', { skip: skipWithout('openssl') }, () => {
+  for (const [version, full, resumed] of TICKETS) {
+    test(`${version}: ${full} ticket(s) on a full handshake, ${resumed} on a resumed one`, async () => {
+      assertPeers('openssl');
+      const { daemon, dir, port } = await daemonOf(CERT(), await greeter());
+      const file = join(dir, 'session.pem');
+      const base = ['s_client', '-connect', `127.0.0.1:${port}`, version, '-ign_eof', '-msg'];
+      const tickets = (out: string) => out.match(/^<<< .*, NewSessionTicket$/gm)?.length ?? 0;
+      const first = await run('openssl', [...base, '-sess_out', file]);
+      assert.match(first.out, /^New, TLSv1\.[23]/m, first.out);
+      assert.equal(tickets(first.out), full, first.out);
+      const second = await run('openssl', [...base, '-sess_in', file]);
+      assert.match(second.out, /^Reused, TLSv1\.[23]/m, second.out);
+      assert.equal(tickets(second.out), resumed, second.out);
+      assert.equal(await lineCount(daemon, /LOG6\[\d+\]: TLS accepted: new session negotiated$/, 1), 1);
+      assert.equal(await lineCount(daemon, /LOG6\[\d+\]: TLS accepted: previous session reused$/, 1), 1);
+    });
+  }
+});
+
 /** tlsfuzzer from shared/ beside the checkout (as CI lays it out), else the workplace's copy. */
 const TLSFUZZER = [resolve(__dirname, '../../../../shared/tools/tlsfuzzer'), '/work/shared/tools/tlsfuzzer'].find((dir) => existsSync(dir)) ?? '/work/shared/tools/tlsfuzzer';
 
@@ -82,6 +125,8 @@ describe('tlsfuzzer resumption probes', { skip: skipWithout('python3') }, () => 
     ['test-extended-master-secret-extension', [
       'EMS with session resume', 'EMS with session resume and SHA384 PRF', 'EMS with session resume without extension',
     ]],
+    // Each resumed TLS 1.3 handshake must bring a fresh ticket (the script uses each one once).
+    ['test-tls13-session-resumption', ['session resumption', 'session resumption - PSK_WITH_DHE']],
   ];
   for (const [script, names] of probes) {
     test(`${script}: ${names.join(', ')}`, async (t) => {
