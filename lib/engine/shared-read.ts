@@ -6,8 +6,8 @@
  * Why: a bulk download through a server-mode tunnel is one 64 KiB read from the backend after
  * another. Each read Node makes on its own allocates a new ArrayBuffer, which V8 counts as
  * external memory; at hundreds of MB/s that count grows faster than scavenges free it, and V8
- * answers with full mark-compacts several times a second (measured: ~20 in 5 s against 1 to 3,
- * 25-40% more CPU per GB). Whether it happens depended on the heap's size (loading pkijs for
+ * answers with full mark-compacts several times a second (bench bulk: ~40 in 8 s instead of 1,
+ * a third more CPU per GB). Whether it happens depends on the heap's size (loading pkijs for
  * OCSP tipped it), so the cure is to stop the churn, not to tune the heap.
  *
  *   no sink (dialing, protocol dialogues)  each read copied and pushed: an ordinary socket
