@@ -14,6 +14,7 @@ import { isDescriptorShortage } from './socket-errors';
 import type { SocketSetup } from './sockets';
 import type { Speaker } from '../tls/verify';
 import { addressText, connectHost } from './address';
+import { SHARED_READ } from './shared-read';
 
 /** One concrete destination: a resolved IP and port, or a Unix socket path. */
 export type Destination =
@@ -109,9 +110,12 @@ export class Dialer {
     }
     const dest = this.destinations[(this.start + this.#tried++) % count];
     if (this.owner.wants(6)) this.owner.say(6, `s_connect: connecting ${dest.text}`);
+    // Server mode dials the plain side: it reads into the shared buffer (engine/shared-read).
+    // Client mode dials what TLS will wrap: Node's own reads.
+    const onread = this.service.client ? undefined : SHARED_READ;
     const socket: DialSocket = dest.kind === 'unix'
-      ? netConnect({ path: dest.path, allowHalfOpen: true })
-      : netConnect({ host: dest.host, port: dest.port, localAddress: this.service.local ?? undefined, allowHalfOpen: true });
+      ? netConnect({ path: dest.path, allowHalfOpen: true, onread })
+      : netConnect({ host: dest.host, port: dest.port, localAddress: this.service.local ?? undefined, allowHalfOpen: true, onread });
     socket[DIALER] = this;
     socket.on('error', onDialError);
     socket.on('connect', onDialConnect);

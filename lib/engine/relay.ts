@@ -21,7 +21,13 @@
  * (write() returned false) and resumes on 'drain', so memory stays bounded whatever the
  * peers do. Listeners are module-level functions that find their Side through the
  * stream; per chunk there is one write, one counter and one timer refresh.
+ *
+ * A plain socket the engine dialed reads into the shared buffer (engine/shared-read): its
+ * chunks reach the relay as views, written to the TLS side at once, where Node encrypts
+ * (or copies) them before write() returns. A view is copied only when that write would be
+ * queued behind one still in flight (the TLS stream holds bytes).
  */
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Timeouts } from '../config/model';
 import { errnoText } from '../errno';
@@ -29,6 +35,7 @@ import { isPeerDisconnect } from './socket-errors';
 import { tlsErrorText } from '../tls/describe';
 import type { Speaker } from '../tls/verify';
 import { alertExchanged, tlsToldStatus, type CloseStatus } from './status';
+import { setReadSink } from './shared-read';
 
 const SIDE = Symbol('relay side');
 type RelayStream = Duplex & { [SIDE]?: Side };
@@ -264,6 +271,7 @@ function attach(side: Side): void {
   stream.on('end', onEnd);
   stream.on('drain', onDrain);
   stream.on('finish', onFinish);
+  if (!side.isTls) setReadSink(stream as Socket, onSharedView);
   // A peer may have sent its EOF before the relay started.
   if (stream.readableEnded) process.nextTick(onEnd.bind(stream));
   stream.resume();
@@ -275,16 +283,31 @@ function detach(side: Side): void {
   stream.removeListener('end', onEnd);
   stream.removeListener('drain', onDrain);
   stream.removeListener('finish', onFinish);
+  if (!side.isTls) setReadSink(stream as Socket, undefined);
   stream[SIDE] = undefined;
 }
 
-function onData(this: RelayStream, chunk: Buffer): void {
-  const side = this[SIDE]!;
+/** Passes a chunk on; false when the other side's buffer is full (stop reading). */
+function forward(side: Side, chunk: Buffer): boolean {
   const to = side.other;
-  if (to.gone) return;
+  if (to.gone) return true;
   to.written += chunk.length;
   side.relay.touch();
-  if (!to.stream.write(chunk)) this.pause();
+  return to.stream.write(chunk);
+}
+
+function onData(this: RelayStream, chunk: Buffer): void {
+  if (!forward(this[SIDE]!, chunk)) this.pause();
+}
+
+/** A read of a dialed plain socket, as a view of the shared buffer (engine/shared-read). */
+function onSharedView(this: RelayStream, view: Buffer): boolean {
+  const side = this[SIDE]!;
+  // Written at once, the view is consumed before write() returns; queued, it must outlive the buffer.
+  const chunk = side.other.stream.writableLength === 0 ? view : Buffer.from(view);
+  if (forward(side, chunk)) return true;
+  this.pause();
+  return false;
 }
 
 function onDrain(this: RelayStream): void {
