@@ -279,7 +279,8 @@ function detach(side: Side): void {
 }
 
 function onData(this: RelayStream, chunk: Buffer): void {
-  const side = this[SIDE]!;
+  const side = this[SIDE];
+  if (side === undefined) return;
   const to = side.other;
   if (to.gone) return;
   to.written += chunk.length;
@@ -288,7 +289,8 @@ function onData(this: RelayStream, chunk: Buffer): void {
 }
 
 function onDrain(this: RelayStream): void {
-  const side = this[SIDE]!;
+  const side = this[SIDE];
+  if (side === undefined) return;
   // A slow reader took what was held for it: progress, like a chunk read.
   side.relay.touch();
   side.other.stream.resume();
