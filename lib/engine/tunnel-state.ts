@@ -68,6 +68,8 @@ export interface ServerHandshake extends Handshaking {
   readonly phase: 'handshake';
   /** smtp/pop3: the backend the dialogue was held with; else none yet. */
   readonly far: Far | null;
+  /** The handshake was keyed by one of our PSKsecrets (not a resumption). */
+  externalPsk: boolean;
 }
 
 /** Client mode: our handshake with the server over the far side. */

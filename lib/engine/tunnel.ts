@@ -96,13 +96,6 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner 
   readonly #structured: StructuredWriter | null;
   /** performance.now() at accept, for the JSON summary's duration (JSON mode only). */
   #openedAt = 0;
-  /** Server mode: the handshake was keyed by one of our PSKsecrets (not a resumption). */
-  #externalPsk = false;
-  /**
-   * Client mode: where the server judged and accepted on this connection was dialed. Only
-   * then are its sessions kept, under this key (null: not accepted, or no session to keep).
-   */
-  #acceptedTarget: string | null = null;
   /** Called once when the tunnel has ended, whichever way (inetd mode waits on it). */
   onFinished: (() => void) | null = null;
 
@@ -245,7 +238,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner 
     const options = this.service.serverOptions ??= Tunnel.#serverOptions(this.service);
     const tls = new TLSSocket(this.#local, options);
     this.#awaitHandshake(tls, 'secure', Tunnel.#onServerSecure);
-    this.#state = { phase: 'handshake', tls, far, timer: this.#busyTimer(), ocsp: null, since: this.#now() };
+    this.#state = { phase: 'handshake', tls, far, timer: this.#busyTimer(), ocsp: null, since: this.#now(), externalPsk: false };
   }
 
   /** Watches a new TLS socket until `doneEvent` or its EOF. */
@@ -275,7 +268,7 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner 
   #handshakeDone(state: ServerHandshake | ClientHandshake): void {
     if (state.timer) clearTimeout(state.timer);
     state.timer = null;
-    this.#describeHandshake(state.tls, state.phase === 'handshake');
+    this.#describeHandshake(state);
   }
 
   /** A handshake that succeeded (peer verified), to the meter. */
@@ -372,7 +365,8 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner 
     const key = this.service.tls.psk?.get(identity) ?? null;
     if (!key) this.say(3, `PSK identity not found (session ${identity})`);
     else {
-      this.#externalPsk = true;
+      const state = this.#state;
+      if (state.phase === 'handshake') state.externalPsk = true;
       this.say(5, `Key configured for PSK identity "${identity}"`);
     }
     return key;
@@ -570,21 +564,25 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner 
       this.#handshakeLost('verify');
       return this.#end(tlsToldStatus(true));
     }
-    this.#acceptedTarget = state.far.destination?.text ?? null;
-    if (state.pendingSession) this.#clientSession(state.pendingSession);
+    if (state.pendingSession) this.#keepSession(state.far, state.pendingSession);
     this.#metered(state);
     this.#startRelay(state.tls, state.far);
   }
 
-  /** TLSSocket 'session': kept for the next connection only once this server was accepted. */
+  /**
+   * TLSSocket 'session': kept for the next connection only once this server was accepted
+   * (client mode relays only then); before the verdict, held until it comes.
+   */
   #clientSession(data: Buffer): void {
-    const target = this.#acceptedTarget;
-    if (target !== null) {
-      this.service.tls.clientSessions?.set(target, data);
-      return;
-    }
     const state = this.#state;
-    if (state.phase === 'connectingTls') state.pendingSession = data;
+    if (state.phase === 'relaying') this.#keepSession(state.far, data);
+    else if (state.phase === 'connectingTls') state.pendingSession = data;
+  }
+
+  /** Into the client session cache, under the destination the accepted server was dialed at. */
+  #keepSession(far: Far, data: Buffer): void {
+    const target = far.destination?.text;
+    if (target) this.service.tls.clientSessions?.set(target, data);
   }
 
   #clientPsk(): { psk: Buffer; identity: string } | null {
@@ -598,12 +596,13 @@ export class Tunnel implements DialOwner, RelayOwner, Speaker, ProxyHeaderOwner 
 
   // ─── relaying and ending ───────────────────────────────────────────────────
 
-  #describeHandshake(tls: TLSSocket, server: boolean): void {
+  #describeHandshake(state: ServerHandshake | ClientHandshake): void {
     // stunnel 5.68 skips these when the service in force (an SNI secondary) logs below info,
     // and writes them, like every line, at the accepting service's level.
     if (this.#config.debugLevel < 6 || !this.wants(6)) return;
-    this.say(6, sessionLine(tls, server, server && this.#externalPsk));
-    this.say(6, cipherLine(tls));
+    const server = state.phase === 'handshake';
+    this.say(6, sessionLine(state.tls, server, state.phase === 'handshake' && state.externalPsk));
+    this.say(6, cipherLine(state.tls));
   }
 
   /** The relay between the TLS side and the plain one (server mode: the far side; client mode: the client). */
