@@ -169,9 +169,10 @@ export class Dialer {
     this.next();
   }
 
-  connected(): void {
+  /** `socket`, the attempt in flight, connected. */
+  connected(socket: DialSocket): void {
     const dest = this.#current();
-    const socket = this.#release()!;
+    this.#release();
     try {
       this.setup(socket);
     } catch (err) {
@@ -192,7 +193,7 @@ function onDialError(this: DialSocket, err: NodeJS.ErrnoException): void {
 }
 
 function onDialConnect(this: DialSocket): void {
-  this[DIALER]?.connected();
+  this[DIALER]?.connected(this);
 }
 
 function onDialTimeout(dialer: Dialer): void {

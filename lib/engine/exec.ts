@@ -3,8 +3,8 @@
  * `exec =` endpoints: a program per connection speaking on its stdin/stdout, started
  * with stunnel's environment (REMOTE_HOST, REMOTE_PORT, SSL_CLIENT_DN, SSL_CLIENT_I_DN).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { Duplex } from 'node:stream';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { Duplex, type Readable, type Writable } from 'node:stream';
 import type { ServiceConfig } from '../config/model';
 import type { Speaker } from '../tls/verify';
 
@@ -37,39 +37,42 @@ export function startExec(service: ServiceConfig, peer: ExecPeer, log: Speaker):
   return stream;
 }
 
+/** A program started with its stdin and stdout piped (its stderr is ours). */
+type Piped = ChildProcessByStdio<Writable, Readable, null>;
+
 /**
  * A program's stdout (read side) and stdin (write side) as one Duplex. A program may exit
  * before reading what was sent to it: writes after that fail with EPIPE, which the relay
  * treats as a peer that went away. Destroying the stream ends the program.
  */
 class ChildStdio extends Duplex {
-  readonly #child: ChildProcess;
+  readonly #child: Piped;
 
-  constructor(child: ChildProcess) {
+  constructor(child: Piped) {
     super({ allowHalfOpen: true });
     this.#child = child;
-    const out = child.stdout!;
+    const out = child.stdout;
     out.on('data', (chunk: Buffer) => {
       if (!this.push(chunk)) out.pause();
     });
     out.on('end', () => this.push(null));
     out.on('error', (err) => this.destroy(err));
     out.pause();
-    child.stdin!.on('error', () => undefined); // surfaced through the write callbacks
+    child.stdin.on('error', () => undefined); // surfaced through the write callbacks
   }
 
   override _read(): void {
-    this.#child.stdout!.resume();
+    this.#child.stdout.resume();
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error | null) => void): void {
-    const stdin = this.#child.stdin!;
+    const stdin = this.#child.stdin;
     if (stdin.destroyed || stdin.writableEnded) return done(brokenPipe());
     stdin.write(chunk, (err) => done(err ? brokenPipe() : null));
   }
 
   override _final(done: (err?: Error | null) => void): void {
-    const stdin = this.#child.stdin!;
+    const stdin = this.#child.stdin;
     if (stdin.destroyed || stdin.writableEnded) return done();
     stdin.end(() => done());
   }

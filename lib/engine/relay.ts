@@ -297,12 +297,15 @@ function forward(side: Side, chunk: Buffer): boolean {
 }
 
 function onData(this: RelayStream, chunk: Buffer): void {
-  if (!forward(this[SIDE]!, chunk)) this.pause();
+  const side = this[SIDE];
+  if (side !== undefined && !forward(side, chunk)) this.pause();
 }
 
 /** A read of a dialed plain socket, as a view of the shared buffer (engine/shared-read). */
 function onSharedView(this: RelayStream, view: Buffer): boolean {
-  const side = this[SIDE]!;
+  const side = this[SIDE];
+  // Not attached (cannot happen: detach removes the sink): the socket's own readable side keeps it.
+  if (side === undefined) return this.push(Buffer.from(view));
   // Written at once, the view is consumed before write() returns; queued, it must outlive the buffer.
   const chunk = side.other.stream.writableLength === 0 ? view : Buffer.from(view);
   if (forward(side, chunk)) return true;
@@ -311,7 +314,8 @@ function onSharedView(this: RelayStream, view: Buffer): boolean {
 }
 
 function onDrain(this: RelayStream): void {
-  const side = this[SIDE]!;
+  const side = this[SIDE];
+  if (side === undefined) return;
   // A slow reader took what was held for it: progress, like a chunk read.
   side.relay.touch();
   side.other.stream.resume();
