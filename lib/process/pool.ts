@@ -15,6 +15,9 @@
  *
  * Every message from a worker is checked against its type's shape (process/messages) before
  * the primary acts on it; one that fails is dropped and logged.
+ *
+ * Sessions: a worker's `session` event is kept in `sessions` and relayed to the other serving
+ * workers; a worker that becomes ready gets every session kept first (process/sessionshare).
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { ActiveConnection } from '../engine/engine';
@@ -22,7 +25,8 @@ import { StartupError } from '../errors';
 import type { LogWriter } from '../log';
 import type { MetricsJson } from '../metrics/endpoint';
 import { guardBinds, type BindKey } from './bindguard';
-import { isWorkerEvent, type Command, type WorkerEvent } from './messages';
+import { isWorkerEvent, type Command, type SharedSession, type WorkerEvent } from './messages';
+import { SessionCopies } from './sessionshare';
 
 /** How long a worker that stopped answering gets before it is killed / left out. */
 const STOP_BACKSTOP_MS = 5000;
@@ -91,6 +95,8 @@ export class WorkerPool {
   readonly #restartTimers = new Set<NodeJS.Timeout>();
   /** The listening addresses workers may have bound (set from the configuration before they ask). */
   granted: ReadonlySet<BindKey> = new Set();
+  /** The primary's copy of the workers' sessions (set from the configuration; a reload replaces it). */
+  sessions = new SessionCopies(null);
 
   constructor(readonly log: LogWriter, setup: WorkerSetup) {
     this.#setup = setup;
@@ -126,6 +132,7 @@ export class WorkerPool {
     });
     worker.on('message', (message: unknown) => {
       if (!isWorkerEvent(message)) this.log.write(4, 'ui', `${name} sent a message of no known shape: dropped`);
+      else if (message.event === 'session') this.#shareSession(member, name, message);
     });
     return new Promise((resolve, reject) => {
       const done = () => {
@@ -144,6 +151,7 @@ export class WorkerPool {
         } else if (message.event === 'ready') {
           done();
           member.ready = true;
+          for (const session of this.sessions.commands()) this.#send(worker, session);
           resolve(member);
         } else if (message.event === 'failed') {
           done();
@@ -157,6 +165,18 @@ export class WorkerPool {
       worker.on('message', onMessage);
       worker.on('exit', onExit);
     });
+  }
+
+  /** Keeps a worker's session and relays it to the other serving workers. */
+  #shareSession(from: Member, name: string, session: SharedSession<'event'>): void {
+    if (!this.sessions.store(session)) {
+      this.log.write(4, 'ui', `${name} sent a session of ${JSON.stringify(session.service)}, a service without a session cache: dropped`);
+      return;
+    }
+    const command: Command = { cmd: 'session', service: session.service, id: session.id, data: session.data };
+    const others = this.#ready().filter((member) => member !== from);
+    for (const member of others) this.#send(member.worker, command);
+    this.log.write(7, 'ui', `${name} shared a session of service [${session.service}] with ${others.length} worker(s)`);
   }
 
   #started(member: Member): void {
