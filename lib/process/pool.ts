@@ -16,8 +16,9 @@
  * Every message from a worker is checked against its type's shape (process/messages) before
  * the primary acts on it; one that fails is dropped and logged.
  *
- * Sessions: a worker's `session` event is kept in `sessions` and relayed to the other serving
- * workers; a worker that becomes ready gets every session kept first (process/sessionshare).
+ * Sessions: what a worker's `sessions` event carries is kept in `sessions` and relayed to the
+ * other serving workers; a worker that becomes ready gets every session kept first
+ * (process/sessionshare).
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { ActiveConnection } from '../engine/engine';
@@ -26,7 +27,7 @@ import type { LogWriter } from '../log';
 import type { MetricsJson } from '../metrics/endpoint';
 import { guardBinds, type BindKey } from './bindguard';
 import { isWorkerEvent, type Command, type SharedSession, type WorkerEvent } from './messages';
-import { SessionCopies } from './sessionshare';
+import { Batches, SessionCopies } from './sessionshare';
 
 /** How long a worker that stopped answering gets before it is killed / left out. */
 const STOP_BACKSTOP_MS = 5000;
@@ -49,6 +50,8 @@ interface Member {
   readonly pid: number;
   readonly startedAt: number;
   ready: boolean;
+  /** Sessions on their way to this worker. */
+  readonly sessions: Batches;
 }
 
 /** `exited with code 1` / `exited on signal SIGKILL`. */
@@ -123,7 +126,8 @@ export class WorkerPool {
   /** Forks one worker; resolves when it serves, rejects with its start-up error lines. */
   #start(replay: boolean, shown: readonly string[]): Promise<Member> {
     const worker = cluster.fork();
-    const member: Member = { worker, pid: worker.process.pid ?? 0, startedAt: Date.now(), ready: false };
+    const sessions = new Batches((list) => this.#send(worker, { cmd: 'sessions', list }));
+    const member: Member = { worker, pid: worker.process.pid ?? 0, startedAt: Date.now(), ready: false, sessions };
     this.#members.set(worker.id, member);
     const name = `Worker ${worker.id} (pid ${member.pid})`;
     guardBinds(worker, () => this.granted, (key) => {
@@ -132,7 +136,7 @@ export class WorkerPool {
     });
     worker.on('message', (message: unknown) => {
       if (!isWorkerEvent(message)) this.log.write(4, 'ui', `${name} sent a message of no known shape: dropped`);
-      else if (message.event === 'session') this.#shareSession(member, name, message);
+      else if (message.event === 'sessions') this.#shareSessions(member, name, message.list);
     });
     return new Promise((resolve, reject) => {
       const done = () => {
@@ -151,7 +155,7 @@ export class WorkerPool {
         } else if (message.event === 'ready') {
           done();
           member.ready = true;
-          for (const session of this.sessions.commands()) this.#send(worker, session);
+          for (const session of this.sessions.all()) sessions.add(session);
           resolve(member);
         } else if (message.event === 'failed') {
           done();
@@ -167,16 +171,17 @@ export class WorkerPool {
     });
   }
 
-  /** Keeps a worker's session and relays it to the other serving workers. */
-  #shareSession(from: Member, name: string, session: SharedSession<'event'>): void {
-    if (!this.sessions.store(session)) {
-      this.log.write(4, 'ui', `${name} sent a session of ${JSON.stringify(session.service)}, a service without a session cache: dropped`);
-      return;
-    }
-    const command: Command = { cmd: 'session', service: session.service, id: session.id, data: session.data };
+  /** Keeps a worker's sessions and relays them to the other serving workers. */
+  #shareSessions(from: Member, name: string, list: readonly SharedSession[]): void {
     const others = this.#ready().filter((member) => member !== from);
-    for (const member of others) this.#send(member.worker, command);
-    this.log.write(7, 'ui', `${name} shared a session of service [${session.service}] with ${others.length} worker(s)`);
+    for (const session of list) {
+      if (!this.sessions.store(session)) {
+        this.log.write(4, 'ui', `${name} sent a session of ${JSON.stringify(session.service)}, a service without a session cache: dropped`);
+        continue;
+      }
+      for (const member of others) member.sessions.add(session);
+      this.log.write(7, 'ui', `${name} shared a session of service [${session.service}] with ${others.length} worker(s)`);
+    }
   }
 
   #started(member: Member): void {

@@ -21,7 +21,7 @@ import { configFailureLines } from './failures';
 import { isCommand, type Command, type WorkerEvent } from './messages';
 import { nativeAddon } from '../native';
 import { confine } from './privileges';
-import { adoptSession, offerSessions } from './sessionshare';
+import { adoptSessions, Batches, offerSessions } from './sessionshare';
 import { shareTicketKeys } from './ticketkeys';
 
 type StartCommand = Extract<Command, { cmd: 'start' }>;
@@ -84,6 +84,7 @@ export async function runWorker(): Promise<number> {
   let meter: PromMeter | null = null;
   /** The configuration being served: where sessions from the other workers go. */
   let serving: Prepared | null = null;
+  const outbox = new Batches((list) => send({ event: 'sessions', list }));
   try {
     const config = configFrom(start.configBase64, start.source);
     // `metrics`: the primary serves the endpoint and sums what each worker counts.
@@ -92,7 +93,7 @@ export async function runWorker(): Promise<number> {
     log.openSyslog(settings);
     const prepared = engine.prepare(config);
     shareTicketKeys(prepared, secret);
-    offerSessions(prepared, send);
+    offerSessions(prepared, outbox);
     await engine.start(prepared);
     serving = prepared;
     confine(config.global);
@@ -122,7 +123,7 @@ export async function runWorker(): Promise<number> {
       keys.learn(command.passphrases);
       const prepared = engine.prepare(next, { logNotices: false });
       shareTicketKeys(prepared, secret);
-      offerSessions(prepared, send);
+      offerSessions(prepared, outbox);
       log.reconfigure(workerLogSettings(next));
       await engine.reload(prepared);
       serving = prepared;
@@ -159,7 +160,7 @@ export async function runWorker(): Promise<number> {
         case 'metrics': void sendMetrics(meter); break;
         case 'terminate': void stop(); break;
         case 'drain': void stop(message.seconds); break;
-        case 'session': if (serving) adoptSession(serving, message); break;
+        case 'sessions': if (serving) adoptSessions(serving, message.list); break;
         case 'start': break;
       }
     };
