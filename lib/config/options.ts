@@ -446,7 +446,7 @@ export const OPTIONS: readonly OptionRow[] = [
   row({ name: 'sessionResume', scope: 'service', help: 'yes|no enable session resumption', parse: parseYesNo, apply: (t, v) => { t.service.tls.sessionResume = v; } }),
   row({
     name: 'sessiond', scope: 'service', help: '[host:]port use sessiond at host:port', parse: parseAddress,
-    status: refused('the external sessiond session cache is not implemented; sessions are cached in memory per worker'),
+    status: refused('the external sessiond session cache is not implemented; sessions are cached in memory, shared by the workers'),
   }),
   row({ name: 'sni', scope: 'service', help: 'primary_service:host_name for an SNI virtual service', parse: text, apply: (t, v) => { t.service.sni = v; } }),
   row({

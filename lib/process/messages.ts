@@ -36,7 +36,22 @@ export type Command =
   | { readonly cmd: 'metrics' }
   | { readonly cmd: 'terminate' }
   /** TIMEOUTdrain: stop accepting, let the tunnels end for up to `seconds`, then exit (`terminate` meanwhile: at once). */
-  | { readonly cmd: 'drain'; readonly seconds: number };
+  | { readonly cmd: 'drain'; readonly seconds: number }
+  /** Sessions other workers made (process/sessionshare): store each in its service's cache. */
+  | { readonly cmd: 'sessions'; readonly list: readonly SharedSession[] };
+
+/**
+ * A TLS session resumable by id, as it travels between processes (process/sessionshare):
+ * `service` is the section name, `id` the session id in hex, `data` OpenSSL's serialization in base64.
+ */
+export interface SharedSession {
+  readonly service: string;
+  readonly id: string;
+  readonly data: string;
+}
+
+/** Sessions travel in batches of at most this many (those made in one event-loop turn). */
+export const MAX_SESSION_BATCH = 64;
 
 /** Worker → primary. */
 export type WorkerEvent =
@@ -47,7 +62,9 @@ export type WorkerEvent =
   | { readonly event: 'failed'; readonly lines: readonly string[] }
   | { readonly event: 'reloaded'; readonly failure: readonly string[] | null }
   | { readonly event: 'connections'; readonly list: readonly ActiveConnection[] }
-  | { readonly event: 'metrics'; readonly json: readonly unknown[] };
+  | { readonly event: 'metrics'; readonly json: readonly unknown[] }
+  /** Sessions this worker made, for the primary to keep and relay to the others. */
+  | { readonly event: 'sessions'; readonly list: readonly SharedSession[] };
 
 /*
  * Validation. Workers run as the service user: the primary, which keeps root, takes nothing
@@ -71,6 +88,15 @@ const isMetric = (value: unknown): boolean => typeof value === 'object' && value
   ((value as Fields).values as unknown[]).every((v) => typeof v === 'object' && v !== null &&
     typeof (v as Fields).value === 'number' && typeof (v as Fields).labels === 'object' && (v as Fields).labels !== null);
 
+/** Session ids are 1 to 32 bytes (SSL_MAX_SSL_SESSION_ID_LENGTH), in lowercase hex. */
+const isSessionId = (value: unknown): boolean => isString(value) && /^(?:[0-9a-f]{2}){1,32}$/.test(value);
+/** Node hands out no session over 10 KiB (its kMaxSessionSize): 16 KiB leaves room and bounds the primary's copy. */
+export const MAX_SESSION_BYTES = 16 * 1024;
+const isSessionData = (value: unknown): boolean => isString(value) && value.length > 0 && value.length % 4 === 0 &&
+  value.length <= Math.ceil(MAX_SESSION_BYTES / 3) * 4 && /^[A-Za-z0-9+/]+={0,2}$/.test(value);
+const isSharedSession = (value: unknown): boolean => typeof value === 'object' && value !== null &&
+  isString((value as Fields).service) && isSessionId((value as Fields).id) && isSessionData((value as Fields).data);
+
 const WORKER_EVENT_SHAPES: { readonly [K in WorkerEvent['event']]: (message: Fields) => boolean } = {
   waiting: () => true,
   ready: () => true,
@@ -78,6 +104,7 @@ const WORKER_EVENT_SHAPES: { readonly [K in WorkerEvent['event']]: (message: Fie
   reloaded: (m) => m.failure === null || isStringList(m.failure),
   connections: (m) => Array.isArray(m.list) && m.list.every(isConnection),
   metrics: (m) => Array.isArray(m.json) && m.json.every(isMetric),
+  sessions: (m) => Array.isArray(m.list) && m.list.length > 0 && m.list.length <= MAX_SESSION_BATCH && m.list.every(isSharedSession),
 };
 
 /** True when `message` is a worker event of a known type with that type's shape. */

@@ -15,6 +15,10 @@
  *
  * Every message from a worker is checked against its type's shape (process/messages) before
  * the primary acts on it; one that fails is dropped and logged.
+ *
+ * Sessions: what a worker's `sessions` event carries is kept in `sessions` and relayed to the
+ * other serving workers; a worker that becomes ready gets every session kept first
+ * (process/sessionshare).
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { ActiveConnection } from '../engine/engine';
@@ -22,7 +26,8 @@ import { StartupError } from '../errors';
 import type { LogWriter } from '../log';
 import type { MetricsJson } from '../metrics/endpoint';
 import { guardBinds, type BindKey } from './bindguard';
-import { isWorkerEvent, type Command, type WorkerEvent } from './messages';
+import { isWorkerEvent, type Command, type SharedSession, type WorkerEvent } from './messages';
+import { Batches, SessionCopies } from './sessionshare';
 
 /** How long a worker that stopped answering gets before it is killed / left out. */
 const STOP_BACKSTOP_MS = 5000;
@@ -45,6 +50,8 @@ interface Member {
   readonly pid: number;
   readonly startedAt: number;
   ready: boolean;
+  /** Sessions on their way to this worker. */
+  readonly sessions: Batches;
 }
 
 /** `exited with code 1` / `exited on signal SIGKILL`. */
@@ -91,6 +98,8 @@ export class WorkerPool {
   readonly #restartTimers = new Set<NodeJS.Timeout>();
   /** The listening addresses workers may have bound (set from the configuration before they ask). */
   granted: ReadonlySet<BindKey> = new Set();
+  /** The primary's copy of the workers' sessions (set from the configuration; a reload replaces it). */
+  sessions = new SessionCopies(null);
 
   constructor(readonly log: LogWriter, setup: WorkerSetup) {
     this.#setup = setup;
@@ -117,7 +126,8 @@ export class WorkerPool {
   /** Forks one worker; resolves when it serves, rejects with its start-up error lines. */
   #start(replay: boolean, shown: readonly string[]): Promise<Member> {
     const worker = cluster.fork();
-    const member: Member = { worker, pid: worker.process.pid ?? 0, startedAt: Date.now(), ready: false };
+    const sessions = new Batches((list) => this.#send(worker, { cmd: 'sessions', list }));
+    const member: Member = { worker, pid: worker.process.pid ?? 0, startedAt: Date.now(), ready: false, sessions };
     this.#members.set(worker.id, member);
     const name = `Worker ${worker.id} (pid ${member.pid})`;
     guardBinds(worker, () => this.granted, (key) => {
@@ -126,6 +136,7 @@ export class WorkerPool {
     });
     worker.on('message', (message: unknown) => {
       if (!isWorkerEvent(message)) this.log.write(4, 'ui', `${name} sent a message of no known shape: dropped`);
+      else if (message.event === 'sessions') this.#shareSessions(member, name, message.list);
     });
     return new Promise((resolve, reject) => {
       const done = () => {
@@ -144,6 +155,7 @@ export class WorkerPool {
         } else if (message.event === 'ready') {
           done();
           member.ready = true;
+          for (const session of this.sessions.all()) sessions.add(session);
           resolve(member);
         } else if (message.event === 'failed') {
           done();
@@ -157,6 +169,19 @@ export class WorkerPool {
       worker.on('message', onMessage);
       worker.on('exit', onExit);
     });
+  }
+
+  /** Keeps a worker's sessions and relays them to the other serving workers. */
+  #shareSessions(from: Member, name: string, list: readonly SharedSession[]): void {
+    const others = this.#ready().filter((member) => member !== from);
+    for (const session of list) {
+      if (!this.sessions.store(session)) {
+        this.log.write(4, 'ui', `${name} sent a session of ${JSON.stringify(session.service)}, a service without a session cache: dropped`);
+        continue;
+      }
+      for (const member of others) member.sessions.add(session);
+      this.log.write(7, 'ui', `${name} shared a session of service [${session.service}] with ${others.length} worker(s)`);
+    }
   }
 
   #started(member: Member): void {

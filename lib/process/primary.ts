@@ -7,8 +7,9 @@
  * as a single process would, so a bad key fails the start before any worker runs), opens
  * its log, starts the workers and waits until each serves, writes the pid file with its
  * own pid, and then supervises: a worker that dies is logged and replaced; HUP, USR1, USR2
- * and TERM/INT/QUIT are carried out by all workers. It keeps root (when started as root)
- * because replacements must read the keys and the primary binds the sockets workers ask
+ * and TERM/INT/QUIT are carried out by all workers. It keeps a copy of the sessions the
+ * workers make, for session-id resumption on any worker (process/sessionshare). It keeps
+ * root (when started as root) because replacements must read the keys and the primary binds the sockets workers ask
  * for (those of the configuration only: process/bindguard); chroot and the privilege drop happen in each worker. Files the configuration names
  * inside the chroot (`pid`, `output`) are opened by the primary at the same place from outside,
  * and always with the rights of the `setuid`/`setgid` user (process/privileges `withIdentity`):
@@ -27,6 +28,7 @@ import { grantedBinds } from './bindguard';
 import { PidFile } from './pidfile';
 import { identityOf, withIdentity } from './privileges';
 import { settingsFor } from './startup';
+import { SessionCopies } from './sessionshare';
 import { newTicketSecret } from './ticketkeys';
 import type { PassphraseBook } from '../tls/passphrase';
 import { useSharedSockets, WorkerPool, type WorkerSetup } from './pool';
@@ -105,6 +107,7 @@ export class WorkersPrimary implements Server {
     removeStaleSocketFiles(config, null);
     this.#pool.granted = await grantedBinds(config);
     this.#pool.setup = this.#workerSetup();
+    this.#pool.sessions = new SessionCopies(config);
     await this.#pool.startAll(this.#count, shown);
   }
 
@@ -130,6 +133,8 @@ export class WorkersPrimary implements Server {
     this.#configBytes = bytes;
     this.#pool.granted = after;
     this.#pool.setup = this.#workerSetup();
+    // The workers rebuilt their caches with the contexts: the copy starts over too.
+    this.#pool.sessions = new SessionCopies(next);
     if (next.global.workers !== this.#count) {
       this.#log.write(4, 'ui', `workers = ${next.global.workers} takes effect at the next start; ${this.#count} workers keep running`);
     }

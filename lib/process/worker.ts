@@ -5,13 +5,14 @@
  * primary sends (contexts built as root → listen on the shared sockets → chroot → privilege
  * drop → log opened) and then serves until told to stop. It takes no signals of its own
  * (a terminal's Ctrl-C reaches the whole process group: the primary coordinates): HUP,
- * USR1, USR2 and TERM arrive from the primary as IPC commands.
+ * USR1, USR2 and TERM arrive from the primary as IPC commands. The sessions it makes go up to
+ * the primary, and those the other workers made come down (process/sessionshare).
  */
 import cluster from 'node:cluster';
 import { decodeConfigBytes } from '../config/lexer';
 import { loadConfigText } from '../config/load';
 import type { Config } from '../config/model';
-import { Engine } from '../engine/engine';
+import { Engine, type Prepared } from '../engine/engine';
 import { PassphraseBook } from '../tls/passphrase';
 import { setConnectionIdPrefix } from '../engine/ids';
 import { Log, logSettingsFrom, type LogSettings } from '../log';
@@ -20,6 +21,7 @@ import { configFailureLines } from './failures';
 import { isCommand, type Command, type WorkerEvent } from './messages';
 import { nativeAddon } from '../native';
 import { confine } from './privileges';
+import { adoptSessions, Batches, offerSessions } from './sessionshare';
 import { shareTicketKeys } from './ticketkeys';
 
 type StartCommand = Extract<Command, { cmd: 'start' }>;
@@ -80,6 +82,9 @@ export async function runWorker(): Promise<number> {
   const keys = new PassphraseBook(null, start.passphrases);
   const engine = new Engine(log, keys);
   let meter: PromMeter | null = null;
+  /** The configuration being served: where sessions from the other workers go. */
+  let serving: Prepared | null = null;
+  const outbox = new Batches((list) => send({ event: 'sessions', list }));
   try {
     const config = configFrom(start.configBase64, start.source);
     // `metrics`: the primary serves the endpoint and sums what each worker counts.
@@ -88,7 +93,9 @@ export async function runWorker(): Promise<number> {
     log.openSyslog(settings);
     const prepared = engine.prepare(config);
     shareTicketKeys(prepared, secret);
+    offerSessions(prepared, outbox);
     await engine.start(prepared);
+    serving = prepared;
     confine(config.global);
     const shown = new Set(start.shown);
     log.open(settings, { replay: start.replay ? (text) => !shown.has(text) : false });
@@ -116,8 +123,10 @@ export async function runWorker(): Promise<number> {
       keys.learn(command.passphrases);
       const prepared = engine.prepare(next, { logNotices: false });
       shareTicketKeys(prepared, secret);
+      offerSessions(prepared, outbox);
       log.reconfigure(workerLogSettings(next));
       await engine.reload(prepared);
+      serving = prepared;
       log.flush();
       send({ event: 'reloaded', failure: null });
     } catch (error) {
@@ -151,6 +160,7 @@ export async function runWorker(): Promise<number> {
         case 'metrics': void sendMetrics(meter); break;
         case 'terminate': void stop(); break;
         case 'drain': void stop(message.seconds); break;
+        case 'sessions': if (serving) adoptSessions(serving, message.list); break;
         case 'start': break;
       }
     };

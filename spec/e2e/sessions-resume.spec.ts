@@ -2,7 +2,8 @@
  * Resumption as stunnel 5.68 does it (issue #12 items 1 and 6):
  *   - a TLS 1.2 client that offers a session id and no ticket is resumed from the session
  *     cache (`openssl s_client -tls1_2 -no_ticket -sess_out/-sess_in`), and tlsfuzzer's
- *     session-id and extended-master-secret resumption probes pass
+ *     session-id and extended-master-secret resumption probes pass; the session-id probe with
+ *     `workers = 2` too (its two connections may land on different workers)
  *   - a TLS 1.3 handshake keyed by `PSKsecrets` is logged `TLS accepted: new session negotiated`
  * and issue #12 item 2: tickets are sent as stunnel 5.68 sends them, so a client that uses each
  * TLS 1.3 ticket once (tlsfuzzer's test-tls13-session-resumption) resumes every time.
@@ -48,9 +49,9 @@ async function http(): Promise<number> {
   return (server.address() as { port: number }).port;
 }
 
-async function daemonOf(section: string, target?: number): Promise<{ daemon: Running; port: number; dir: string }> {
-  target ??= await http();
-  const { daemon, dir } = await startDaemon(`debug = 6\n[resume]\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:${target}\n${section}`);
+async function daemonOf(section: string, options: { target?: number; globals?: string } = {}): Promise<{ daemon: Running; port: number; dir: string }> {
+  const target = options.target ?? await http();
+  const { daemon, dir } = await startDaemon(`debug = 6\n${options.globals ?? ''}[resume]\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:${target}\n${section}`);
   cleanups.push(async () => {
     await daemon.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -87,7 +88,7 @@ describe('session tickets per handshake, as stunnel 5.68', { skip: skipWithout('
   for (const [version, full, resumed] of TICKETS) {
     test(`${version}: ${full} ticket(s) on a full handshake, ${resumed} on a resumed one`, async () => {
       assertPeers('openssl');
-      const { daemon, dir, port } = await daemonOf(CERT(), await greeter());
+      const { daemon, dir, port } = await daemonOf(CERT(), { target: await greeter() });
       const file = join(dir, 'session.pem');
       const base = ['s_client', '-connect', `127.0.0.1:${port}`, version, '-ign_eof', '-msg'];
       const tickets = (out: string) => out.match(/^<<< .*, NewSessionTicket$/gm)?.length ?? 0;
@@ -120,19 +121,20 @@ function tlsfuzzer(script: string, port: number, args: string[]): Promise<{ code
 }
 
 describe('tlsfuzzer resumption probes', { skip: skipWithout('python3') }, () => {
-  const probes: Array<[string, string[]]> = [
-    ['test-sessionID-resumption', ['session ID resume']],
+  const probes: Array<[string, string[], string]> = [
+    ['test-sessionID-resumption', ['session ID resume'], ''],
+    ['test-sessionID-resumption', ['session ID resume'], 'workers = 2\n'],
     ['test-extended-master-secret-extension', [
       'EMS with session resume', 'EMS with session resume and SHA384 PRF', 'EMS with session resume without extension',
-    ]],
+    ], ''],
     // Each resumed TLS 1.3 handshake must bring a fresh ticket (the script uses each one once).
-    ['test-tls13-session-resumption', ['session resumption', 'session resumption - PSK_WITH_DHE']],
+    ['test-tls13-session-resumption', ['session resumption', 'session resumption - PSK_WITH_DHE'], ''],
   ];
-  for (const [script, names] of probes) {
-    test(`${script}: ${names.join(', ')}`, async (t) => {
+  for (const [script, names, globals] of probes) {
+    test(`${script}${globals ? ` (${globals.trim()})` : ''}: ${names.join(', ')}`, async (t) => {
       if (!havePeers(t, 'python3')) return;
       if (!existsSync(TLSFUZZER)) return t.skip(`needs tlsfuzzer in ${TLSFUZZER}`);
-      const { port } = await daemonOf(CERT());
+      const { port } = await daemonOf(CERT(), { globals });
       const result = await tlsfuzzer(script, port, ['-d', ...names]);
       assert.equal(result.hung, false, result.out);
       assert.match(result.out, /\nFAIL: 0\n/, result.out);

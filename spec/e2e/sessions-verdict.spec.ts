@@ -185,6 +185,8 @@ describe('reload: sessions are bound to the verification settings', { skip: skip
         const daemon = runStunnelTs([conf]);
         cleanups.push(() => daemon.stop());
         const port = await daemon.port(0);
+        // A worker prints `bound to` before the others are ready; a HUP before then is not acted on.
+        await daemon.waitFor(/Accepting new connections$/);
         const file = join(dir, 'session.pem');
         assert.deepEqual(await visit(port, file, true, [version]), { reused: false, reached: 'REAL' });
         writeFileSync(conf, `${TEST_GLOBALS}debug = 6\n${workers}${section}redirect = 127.0.0.1:${honey.port}\nverifyChain = yes\nCAfile = ${p.caFile}\n`);
