@@ -2,8 +2,9 @@
  * @module native
  * Loads the small N-API addon (native/stunnel_ts.c, built by `npm install` into
  * build/Release/stunnel_ts.node) for what Node has no API for: chroot(2), raw
- * setsockopt/getsockopt, AF_UNIX datagrams for syslog, and a Unix socket file's owner changed
- * through a descriptor. Everything else runs without it.
+ * setsockopt/getsockopt, AF_UNIX datagrams for syslog, a Unix socket file's owner changed
+ * through a descriptor, and the fence that retires a TCP listener without a reset (engine/fence).
+ * Everything else runs without it.
  */
 import { join } from 'node:path';
 
@@ -20,6 +21,10 @@ export interface NativeAddon {
   close(fd: number): number;
   /** The owner of the socket file at `path` (no symlink followed, not a hard link): 0 or -errno (-ENOTSOCK). */
   chownSocket(path: string, uid: number, gid: number): number;
+  /** A socket filter on the listening TCP socket `fd` dropping new connection attempts (SYN without ACK): 0 or -errno. */
+  fenceListener(fd: number): number;
+  /** Connections completed on the listening TCP socket `fd` and not accepted yet, or -errno (-EINVAL: not listening). */
+  acceptQueue(fd: number): number;
   readonly constants: Readonly<Record<string, number>>;
 }
 

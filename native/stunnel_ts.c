@@ -3,7 +3,8 @@
  *
  * chroot(2), raw setsockopt(2)/getsockopt(2) on a socket's descriptor, an
  * AF_UNIX datagram socket for syslog (connect/send) and for tests (bind/receive), and
- * the owner change of a Unix socket file through a descriptor (chownSocket).
+ * the owner change of a Unix socket file through a descriptor (chownSocket), and the fence
+ * and accept-queue length of a TCP listener being retired (fenceListener, acceptQueue).
  * Every function reports failure by returning a negative errno (or throwing on
  * wrong arguments); the TypeScript side (lib/process/native.ts) turns that into
  * messages in stunnel's "call: text (errno)" shape.
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
 #include <netinet/tcp.h>
@@ -239,6 +241,49 @@ static napi_value chown_socket(napi_env env, napi_callback_info info) {
   return make_int(env, rc);
 }
 
+/*
+ * fenceListener(fd): a classic BPF socket filter on the listening TCP socket `fd` that drops
+ * every segment with SYN set and ACK clear (a new connection attempt) and passes the rest. For a
+ * listener the kernel runs the filter on the segment with its data starting at the TCP header
+ * (tcp_filter, after the IP header was pulled), so byte 13 holds the flags. A handshake already
+ * under way completes (its ACK passes) and lands in the accept queue; a new client's SYN is
+ * dropped, and it sends it again after its retransmission timeout (1 s), when the listener is
+ * closed and answers RST. The filter belongs to the socket: every descriptor of it (the workers'
+ * copies, the primary's) is fenced at once, and it is copied to the connections accepted after,
+ * where it passes everything they carry. Returns 0, or -errno.
+ */
+static napi_value fence_listener(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int fd;
+  if (!get_args(env, info, 1, argv) || !get_int(env, argv[0], &fd)) return NULL;
+  struct sock_filter code[] = {
+    BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 13),                 /* A = TCP flags */
+    BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x12),              /* A &= SYN|ACK */
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x02, 0, 1),        /* SYN alone? */
+    BPF_STMT(BPF_RET | BPF_K, 0),                           /* drop */
+    BPF_STMT(BPF_RET | BPF_K, 0xffffffff),                  /* keep the whole segment */
+  };
+  struct sock_fprog program = { .len = sizeof code / sizeof code[0], .filter = code };
+  return make_int(env, setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program) == 0 ? 0 : -errno);
+}
+
+/*
+ * acceptQueue(fd): how many connections the kernel completed on the listening TCP socket `fd`
+ * that nobody has accepted yet. TCP_INFO on a listener reports that count in tcpi_unacked (and
+ * the backlog in tcpi_sacked). -EINVAL when `fd` is not a listening TCP socket; -errno.
+ */
+static napi_value accept_queue(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int fd;
+  if (!get_args(env, info, 1, argv) || !get_int(env, argv[0], &fd)) return NULL;
+  struct tcp_info tcp;
+  socklen_t length = sizeof tcp;
+  memset(&tcp, 0, sizeof tcp);
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &tcp, &length) != 0) return make_int(env, -errno);
+  if (tcp.tcpi_state != TCP_LISTEN) return make_int(env, -EINVAL);
+  return make_int(env, tcp.tcpi_unacked);
+}
+
 /* The numbers behind the option names, as this platform's headers define them. */
 static void add_constants(napi_env env, napi_value exports) {
   static const struct { const char *name; int value; } constants[] = {
@@ -251,7 +296,7 @@ static void add_constants(napi_env env, napi_value exports) {
     { "SO_REUSEPORT", SO_REUSEPORT }, { "SO_BINDTODEVICE", SO_BINDTODEVICE },
     { "TCP_KEEPCNT", TCP_KEEPCNT }, { "TCP_KEEPIDLE", TCP_KEEPIDLE }, { "TCP_KEEPINTVL", TCP_KEEPINTVL },
     { "TCP_NODELAY", TCP_NODELAY }, { "TCP_MAXSEG", TCP_MAXSEG }, { "TCP_USER_TIMEOUT", TCP_USER_TIMEOUT },
-    { "TCP_FASTOPEN", TCP_FASTOPEN }, { "IP_TOS", IP_TOS }, { "IP_TTL", IP_TTL },
+    { "TCP_FASTOPEN", TCP_FASTOPEN }, { "TCP_DEFER_ACCEPT", TCP_DEFER_ACCEPT }, { "IP_TOS", IP_TOS }, { "IP_TTL", IP_TTL },
     { "IP_FREEBIND", IP_FREEBIND }, { "IPV6_V6ONLY", IPV6_V6ONLY },
     { "SIZEOF_INT", (int)sizeof(int) }, { "SIZEOF_LONG", (int)sizeof(long) },
   };
@@ -268,7 +313,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "chroot", do_chroot }, { "setsockopt", do_setsockopt }, { "getsockopt", do_getsockopt },
     { "dgramConnect", dgram_connect }, { "dgramReconnect", dgram_reconnect }, { "dgramBind", dgram_bind },
     { "dgramSend", dgram_send }, { "dgramReceive", dgram_receive }, { "close", do_close },
-    { "chownSocket", chown_socket },
+    { "chownSocket", chown_socket }, { "fenceListener", fence_listener }, { "acceptQueue", accept_queue },
   };
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value function;

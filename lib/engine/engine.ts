@@ -57,6 +57,8 @@ export class Engine implements TunnelHost {
   readonly #ids = new ConnectionIds();
   readonly #tunnels = new Set<Tunnel>();
   #listeners: Listener[] = [];
+  /** Listeners out of service, still open while they retire (a drain's fence) or close. */
+  #retired: Listener[] = [];
   #execLoops: ExecConnectLoop[] = [];
   #current: Prepared | null = null;
   readonly #fdLimit = descriptorLimit();
@@ -171,23 +173,28 @@ export class Engine implements TunnelHost {
     return total;
   }
 
-  /** Stops accepting and drops every tunnel (as stunnel on TERM). */
+  /** Stops accepting and drops every tunnel (as stunnel on TERM); a drain under way ends at once. */
   async close(): Promise<void> {
-    const closing = this.#stopAccepting();
+    this.#retireAll();
+    const closing = this.#closeRetired();
     for (const tunnel of [...this.#tunnels]) tunnel.kill();
     await closing;
   }
 
   /**
-   * `TIMEOUTdrain`: stops accepting at once (the listeners close, so a balancer's next
-   * connect is refused), lets every live tunnel run until it ends or `seconds` pass, then
-   * drops what is left. A `close()` meanwhile drops them at once and ends the drain.
+   * `TIMEOUTdrain`: stops accepting at once (a balancer's next connect is refused), without
+   * resetting what the kernel had queued: each TCP listener is fenced and closes once that is
+   * accepted (engine/fence). Every live tunnel runs until it ends or `seconds` pass, then what is
+   * left is dropped. A `close()` meanwhile drops them at once and ends the drain.
    */
   async drain(seconds: number): Promise<void> {
-    const closing = this.#stopAccepting();
+    const deadline = Date.now() + seconds * 1000;
+    await Promise.all(this.#retireAll().map((listener) => listener.retire(() => {
+      this.#main(7, `Service [${listener.service.config.name}] (FD=${listener.fd}) fenced: accepting what is queued, then closing`);
+    })));
     if (this.#tunnels.size > 0) {
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, seconds * 1000);
+        const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
         this.#drained = () => {
           clearTimeout(timer);
           resolve();
@@ -196,15 +203,23 @@ export class Engine implements TunnelHost {
       this.#drained = null;
     }
     for (const tunnel of [...this.#tunnels]) tunnel.kill();
-    await closing;
+    await this.#closeRetired();
   }
 
-  /** Closes every listener and stops the exec+connect loops; resolves when the listeners are closed. */
-  async #stopAccepting(): Promise<void> {
+  /** Takes every listener out of service (kept in #retired until closed) and stops the exec+connect loops. */
+  #retireAll(): Listener[] {
     const listeners = this.#listeners;
     this.#listeners = [];
+    this.#retired.push(...listeners);
     for (const loop of this.#execLoops) loop.stop();
     this.#execLoops = [];
+    return listeners;
+  }
+
+  /** Closes every listener taken out of service (ending a fence); resolves when they are closed. */
+  async #closeRetired(): Promise<void> {
+    const listeners = this.#retired;
+    this.#retired = [];
     await Promise.all(listeners.map((l) => l.close()));
   }
 

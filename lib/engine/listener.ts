@@ -2,6 +2,8 @@
  * @module engine/listener
  * One listening socket of one service (TCP or Unix). The service it serves can be
  * swapped on reload while the socket stays open, so no connection is refused meanwhile.
+ * It closes at once (`close`), or retires (`retire`, `TIMEOUTdrain`): fenced, its accept
+ * queue emptied, then closed (engine/fence), so no queued connection is reset.
  */
 import cluster from 'node:cluster';
 import { constants as osConstants } from 'node:os';
@@ -13,6 +15,7 @@ import { errnoMessage } from '../errno';
 import { nativeAddon } from '../native';
 import { checkServerHandle, descriptorOf } from '../node-internals';
 import { boundText, listenHost, listenKey } from './address';
+import { Fence } from './fence';
 import type { RuntimeService } from './service';
 
 /**
@@ -42,6 +45,8 @@ export class Listener {
   readonly server: Server;
   readonly key: string;
   service: RuntimeService;
+  #fence: Fence | null = null;
+  #closed: Promise<void> | null = null;
 
   constructor(readonly address: Address, service: RuntimeService, onConnection: (listener: Listener, socket: Socket) => void) {
     this.key = listenKey(address);
@@ -112,10 +117,28 @@ export class Listener {
     return boundText(this.server.address(), this.address);
   }
 
+  /**
+   * Stops taking connections without resetting the ones the kernel has queued: fenced, emptied,
+   * closed (engine/fence); `onFenced` is told first when the fence holds. Resolves once nothing
+   * more is accepted; at once when there is no fence (no addon, a Unix socket): closed then as
+   * by `close()`, whose call meanwhile ends the wait.
+   */
+  async retire(onFenced: () => void): Promise<void> {
+    if (!this.server.listening) return;
+    const fence = Fence.raise(descriptorOf(this.server));
+    if (fence !== null) {
+      this.#fence = fence;
+      onFenced();
+      await fence.emptied;
+      this.#fence = null;
+    }
+    void this.close();
+  }
+
+  /** Closes at once (a retiring listener too); resolves when the server has closed and its connections ended. */
   close(): Promise<void> {
-    return new Promise((resolve) => {
-      if (!this.server.listening) return resolve();
-      this.server.close(() => resolve());
-    });
+    this.#fence?.end();
+    if (this.server.listening) this.#closed = new Promise((resolve) => this.server.close(() => resolve()));
+    return this.#closed ?? Promise.resolve();
   }
 }

@@ -44,7 +44,10 @@ export interface Server {
   activeConnections(): readonly ActiveConnection[] | Promise<readonly ActiveConnection[]>;
   /** Stops serving: listeners closed, tunnels dropped (as on TERM). */
   stop(): Promise<void>;
-  /** `TIMEOUTdrain`: listeners closed at once, tunnels given up to `seconds` to end; `stop()` meanwhile ends it. */
+  /**
+   * `TIMEOUTdrain`: listeners stop accepting at once (fenced, what the kernel queued accepted first:
+   * engine/fence), tunnels given up to `seconds` to end; `stop()` meanwhile ends it.
+   */
   drain(seconds: number): Promise<void>;
   /** The serving processes' `stunnel_*` series (`metrics`), one list per process; empty when not metered. */
   metrics(): Promise<MetricsJson[]>;

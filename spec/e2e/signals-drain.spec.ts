@@ -1,8 +1,8 @@
 /**
- * `TIMEOUTdrain = S` (stunnel-ts extension): on TERM the listeners close at once (a new
- * connect is refused), open tunnels run until they end, then `Terminated` and exit 0, the
- * pid file last. A second TERM ends at once; the deadline drops what is left. Workers drain
- * too. Without the option, TERM drops tunnels at once as stunnel does (signals-terminate).
+ * `TIMEOUTdrain = S` (stunnel-ts extension): on TERM the listeners stop accepting at once (a new
+ * connect is refused, once the fence has dropped its first SYN: engine/fence), open tunnels run
+ * until they end, then `Terminated` and exit 0, the pid file last. A second TERM ends at once;
+ * the deadline drops what is left. Workers drain too. Without the option, TERM drops tunnels at once as stunnel does (signals-terminate).
  */
 import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -60,8 +60,9 @@ function connectOutcome(port: number): Promise<string> {
 
 /**
  * The outcome of connecting once the listeners are closed. The Draining line is logged as the
- * drain starts: with workers, their listeners close a moment later (a connection accepted in
- * between is served and drained). Retried for a bounded while.
+ * drain starts: with workers, their listeners are fenced a moment later (a connection accepted in
+ * between is served and drained); a connect during the fence is refused when its SYN is resent.
+ * Retried for a bounded while.
  */
 async function refused(port: number, backstopMs = 5000): Promise<string> {
   const deadline = Date.now() + backstopMs;
