@@ -97,13 +97,14 @@ function inside(): void {
       // Server mode resolves once the handshake is done.
       const client = await tlsClient(port, { rejectUnauthorized: false });
       client.on('error', () => undefined);
+      const closed = new Promise((resolve) => client.once('close', resolve));
       await resolved;
       const lines = linesMatching(daemon, /LOG\d\[\d+\]: (Error resolving|No remote host resolved|No more addresses)/).map((l) => l.replace(/^.*?LOG(\d)\[\d+\]/, 'LOG$1[N]'));
       assert.deepEqual(lines, [
         `LOG3[N]: Error resolving "${NX}": Neither nodename nor servname known (EAI_NONAME)`,
         'LOG3[N]: No remote host resolved',
       ], who);
-      await once(client, 'close');
+      await closed;
     }
   });
 }
