@@ -15,7 +15,7 @@ import { rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { runStunnelTs, tempDir, writeConf, type Running } from '../helpers/daemon';
-import { PROBE_ADDRESS, download, startHaproxy, startNginx, type Daemon, type Nginx } from '../helpers/fleet';
+import { PROBE_ADDRESS, download, outputMatching, startHaproxy, startNginx, type Daemon, type Nginx } from '../helpers/fleet';
 import { TEST_GLOBALS, nextLine } from '../helpers/net';
 import { assertPeers, skipWithout } from '../helpers/peers';
 import { pki } from '../helpers/pki';
@@ -156,7 +156,8 @@ backend web
     const { port } = await tunnel('out-haproxy', 'proxyVersion = 2\n', `127.0.2.41:${haproxy.port}`);
     const got = await download(INSTANCE, port, '/f.bin?haproxy', pki().ca.certPem, CLIENT);
     assert.deepEqual([got.status, got.sha256], [200, BODY_SHA]);
-    assert.match(haproxy.output(), /PP2 src=127\.0\.9\.9:\d+ authority=localhost/);
+    // HAProxy logs the request on its own schedule: wait for the line, then check it.
+    assert.match(await outputMatching(haproxy, /PP2 src=/), /PP2 src=127\.0\.9\.9:\d+ authority=localhost/);
   });
 
   /** A second nginx without proxy_protocol, behind the HAProxy that decodes the header. */

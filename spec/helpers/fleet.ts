@@ -85,6 +85,33 @@ async function onFreshPort(host: string, start: (port: number) => { child: Child
   }
 }
 
+/**
+ * The daemon's output once it matches `re` (checked now and at each chunk it prints): a line
+ * logged after the event the test awaited, such as HAProxy's log line of a finished request.
+ */
+export function outputMatching(daemon: Daemon, re: RegExp, backstopMs = 5000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const streams = [daemon.child.stdout, daemon.child.stderr].filter((s) => s !== null);
+    const check = () => {
+      if (!re.test(daemon.output())) return;
+      done();
+      resolve(daemon.output());
+    };
+    // After the daemon's own 'data' listener (registered first) has appended the chunk.
+    const onData = () => setImmediate(check);
+    const done = () => {
+      clearTimeout(timer);
+      for (const s of streams) s.off('data', onData);
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(new Error(`backstop: no output matching ${re}:\n${daemon.output()}`));
+    }, backstopMs);
+    for (const s of streams) s.on('data', onData);
+    check();
+  });
+}
+
 export interface Nginx extends Daemon {
   /** The access log's lines: `remote_addr proxy_protocol_addr proxy_protocol_port "request" status bytes`. */
   accessLines(): string[];
